@@ -1,0 +1,90 @@
+"""Operator routes under ``/__org__/``: not Salesforce's, for tests and benchmarks.
+
+They need a valid session like every API call, so a running org never opens an unauthenticated door.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import dml
+from .errors import bad_request, not_found
+from .http import Request, Response, Router
+from .processing import ProcessingModel
+from .rest_api import _cell
+
+if TYPE_CHECKING:
+    from .org import LocalOrg
+
+_PROCESSING_KNOBS = {f.name for f in dataclasses.fields(ProcessingModel)}
+
+
+def register(router: Router, org: LocalOrg) -> None:
+    def reset(request: Request) -> Response:
+        with org.ingest.lock:
+            org.store.clear_records()
+            for job in list(org.ingest.jobs.values()):
+                org.ingest.files(job).remove()
+            org.ingest.jobs.clear()
+        org.limits.reset()
+        return Response(204)
+
+    def load(request: Request) -> Response:
+        obj = org.schema.get(request.params["object"])
+        if obj is None:
+            raise not_found()
+        records = request.json()
+        if not isinstance(records, list) or not all(isinstance(r, Mapping) for r in records):
+            raise bad_request("JSON_PARSER_ERROR", "Send a JSON array of records")
+        header = list(dict.fromkeys(k for r in records for k in r))
+        try:
+            plan = dml.plan(org.schema, obj, header, "insert", None)
+        except dml.JobError as error:
+            raise bad_request("INVALID_FIELD", str(error)) from error
+        rows = [[_cell(r[k]) if k in r else "" for k in header] for r in records]
+        outcomes = org.engine.apply(plan, rows)
+        return Response.json(
+            [{"id": o.record_id or None, "success": o.ok, "errors": [o.error] if o.error else []} for o in outcomes]
+        )
+
+    def counters(request: Request) -> Response:
+        states: dict[str, int] = {}
+        for job in list(org.ingest.jobs.values()):
+            states[job.state] = states.get(job.state, 0) + 1
+        return Response.json(
+            {
+                **org.counters,
+                "jobs": states,
+                "records": {o.name: org.store.count(o) for o in org.schema.objects},
+                "limits": org.limits.snapshot(include_internal=True),
+            }
+        )
+
+    def configure(request: Request) -> Response:
+        body: Any = request.json()
+        if not isinstance(body, Mapping):
+            raise bad_request("JSON_PARSER_ERROR", "Send a JSON object")
+        knobs = {k: v for k, v in body.get("processing", {}).items()}
+        unknown = set(knobs) - _PROCESSING_KNOBS
+        if unknown:
+            raise bad_request("INVALID_FIELD", f"Unknown processing settings: {', '.join(sorted(unknown))}")
+        org.processor.model = dataclasses.replace(org.processor.model, **knobs)
+        if "session_ttl" in body:
+            org.sessions.ttl_seconds = float(body["session_ttl"])
+        for name, maximum in body.get("limits", {}).items():
+            org.limits.set_maximum(name, int(maximum))
+        return Response.json({"processing": dataclasses.asdict(org.processor.model), "session_ttl": org.sessions.ttl_seconds})
+
+    def revoke(request: Request) -> Response:
+        body: Any = request.json() or {}
+        token = body.get("token") if isinstance(body, Mapping) else None
+        revoked = org.sessions.revoke(token) if token else org.sessions.revoke_all()
+        return Response.json({"revoked": int(revoked)})
+
+    router.add("POST", r"/__org__/reset", reset)
+    router.add("POST", r"/__org__/records/(?P<object>\w+)", load)
+    router.add("GET", r"/__org__/counters", counters)
+    router.add("PATCH", r"/__org__/config", configure)
+    router.add("POST", r"/__org__/sessions/revoke", revoke)

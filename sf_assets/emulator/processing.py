@@ -1,0 +1,304 @@
+"""Asynchronous processing of closed ingest jobs, modelled on how Salesforce runs them.
+
+After UploadComplete a job waits ``queue_latency`` seconds, is split into internal batches of
+10,000 records, and its batches join one org-wide queue that ``parallel_batches`` workers drain,
+200-record transaction by transaction. Counters and processing times fill in as batches finish.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import dml
+from .ingest import IngestService
+from .jobs import IngestJob, quote_all
+from .limits import INGEST_RECORDS, Limits
+
+log = logging.getLogger(__name__)
+# Cells can legitimately be large (131,072 characters per field); the csv default is 128 KiB.
+csv.field_size_limit(32 * 1024 * 1024)
+
+
+@dataclass(frozen=True)
+class ProcessingModel:
+    """How fast the org works through ingest jobs. The defaults are as fast as the machine allows.
+
+    Attributes:
+        records_per_second: Per batch worker; 0 means no simulated cost.
+        parallel_batches: How many internal batches the org processes at once.
+        queue_latency: Seconds from UploadComplete to InProgress.
+        batch_overhead: Simulated fixed seconds per internal batch.
+        batch_size: Records per internal batch (10,000 in Salesforce).
+        transaction_size: Records per transaction (200 in Salesforce).
+    """
+
+    records_per_second: float = 0.0
+    parallel_batches: int = 2
+    queue_latency: float = 0.0
+    batch_overhead: float = 0.0
+    batch_size: int = 10_000
+    transaction_size: int = 200
+
+
+def _rows(paths: list[Path], delimiter: str) -> Iterator[list[str]]:
+    """All rows of a job's uploads; each upload repeats the header, which is checked and skipped."""
+    header: list[str] | None = None
+    for path in paths:
+        with path.open(encoding="utf-8-sig", newline="", errors="strict") as handle:
+            reader = csv.reader(handle, delimiter=delimiter, strict=True)
+            first = next(reader, None)
+            if first is None:
+                continue
+            if header is None:
+                header = first
+                yield first
+            elif first != header:
+                raise dml.JobError("InvalidBatch : Every upload of a job must repeat the same header row")
+            for row in reader:
+                if row:
+                    yield row
+
+
+def _batched(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
+    while chunk := list(itertools.islice(rows, size)):
+        yield chunk
+
+
+class Processor:
+    """Moves closed jobs through InProgress to a terminal state on background threads.
+
+    Args:
+        service: The ingest service whose jobs are processed.
+        engine: Applies rows to the store.
+        limits: Daily allocations consumed per batch and per record.
+        model: Processing speed knobs; replaceable at run time through ``model``.
+    """
+
+    def __init__(self, service: IngestService, engine: dml.Engine, limits: Limits, model: ProcessingModel) -> None:
+        self.service = service
+        self.engine = engine
+        self.limits = limits
+        self.model = model
+        self._queue: queue.Queue[tuple[str, str, int] | None] = queue.Queue()
+        self._plans: dict[str, dml.Plan] = {}
+        self._duplicates: dict[str, frozenset[object]] = {}
+        self._workers: list[threading.Thread] = []
+        self._timers: set[threading.Timer] = set()
+        self._stopping = threading.Event()
+        service.on_upload_complete.append(self.submit)
+
+    def start(self) -> None:
+        for number in range(max(1, self.model.parallel_batches)):
+            worker = threading.Thread(target=self._work, name=f"org-batch-worker-{number}", daemon=True)
+            worker.start()
+            self._workers.append(worker)
+        for job in list(self.service.jobs.values()):
+            if job.state == "UploadComplete":
+                self.submit(job)
+            elif job.state == "InProgress":
+                self._resume(job)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for timer in list(self._timers):
+            timer.cancel()
+        for _ in self._workers:
+            self._queue.put(None)
+        for worker in self._workers:
+            worker.join(timeout=5)
+        self._workers.clear()
+
+    def submit(self, job: IngestJob) -> None:
+        job.upload_complete_at = time.time()
+        if self.model.queue_latency > 0:
+            timer = threading.Timer(self.model.queue_latency, self._queue.put, args=(("split", job.id, 0),))
+            timer.daemon = True
+            self._timers.add(timer)
+            timer.start()
+        else:
+            self._queue.put(("split", job.id, 0))
+
+    def _work(self) -> None:
+        while not self._stopping.is_set():
+            task = self._queue.get()
+            if task is None:
+                return
+            kind, job_id, number = task
+            job = self.service.jobs.get(job_id)
+            if job is None:
+                continue
+            try:
+                if kind == "split":
+                    self._split(job)
+                else:
+                    self._batch(job, number)
+            except Exception as error:  # a bug here must fail the job, never kill the worker
+                log.exception("processing job %s failed", job_id)
+                self._fail(job, f"InternalServerError : {type(error).__name__}")
+
+    # -- splitting ---------------------------------------------------------------------------------
+
+    def _split(self, job: IngestJob) -> None:
+        if job.state != "UploadComplete":
+            return
+        files = self.service.files(job)
+        files.root.mkdir(parents=True, exist_ok=True)
+        obj = self.service.schema.get(job.object)
+        assert obj is not None
+        with self.service.lock:
+            job.state = "InProgress"
+            self.service.save(job)
+        rows = _rows(files.uploads(), job.delimiter)
+        try:
+            header = next(rows, None)
+            if header is None:
+                files.start_results([])
+                self._finish(job)
+                return
+            job.header = header
+            files.start_results(header)
+            batch_plan = dml.plan(self.service.schema, obj, header, job.operation, job.external_id_field_name)
+        except (dml.JobError, csv.Error, UnicodeDecodeError) as error:
+            self._fail_unsplit(job, error)
+            return
+        self._plans[job.id] = batch_plan
+        key_index = batch_plan.key_index
+        seen: set[object] = set()
+        duplicates: set[object] = set()
+        count = 0
+        try:
+            for number, chunk in enumerate(_batched(rows, self.model.batch_size)):
+                with files.batch_path(number).open("w", encoding="utf-8", newline="") as handle:
+                    csv.writer(handle).writerows(chunk)
+                count = number + 1
+                if key_index is not None:
+                    assert batch_plan.key is not None
+                    for row in chunk:
+                        if key_index < len(row) and row[key_index] not in ("", "#N/A"):
+                            key = dml._fold(batch_plan.key, row[key_index])
+                            (duplicates if key in seen else seen).add(key)
+        except (dml.JobError, csv.Error, UnicodeDecodeError) as error:
+            self._fail_unsplit(job, error)
+            return
+        self._duplicates[job.id] = frozenset(duplicates)
+        with self.service.lock:
+            job.batches_total = count
+            self.service.save(job)
+        if count == 0:
+            self._finish(job)
+        for number in range(count):
+            self._queue.put(("batch", job.id, number))
+
+    def _fail_unsplit(self, job: IngestJob, error: Exception) -> None:
+        message = str(error) if isinstance(error, dml.JobError) else f"InvalidBatch : Failed to parse CSV: {error}"
+        files = self.service.files(job)
+        try:
+            lines = [quote_all(row) for row in _rows(files.uploads(), job.delimiter)]
+        except (dml.JobError, csv.Error, UnicodeDecodeError):
+            lines = []
+        if job.header is None:
+            files.start_results([])
+        files.append("unprocessed", lines[1:])
+        self._fail(job, message)
+
+    # -- batches -----------------------------------------------------------------------------------
+
+    def _resume(self, job: IngestJob) -> None:
+        """After a restart: batches that finished stay finished; the rest run again."""
+        obj = self.service.schema.get(job.object)
+        if obj is None or job.header is None:
+            self._fail(job, "InternalServerError : The org restarted while this job was being split")
+            return
+        try:
+            self._plans[job.id] = dml.plan(self.service.schema, obj, job.header, job.operation, job.external_id_field_name)
+        except dml.JobError as error:
+            self._fail(job, str(error))
+            return
+        for number in range(job.batches_total):
+            if number not in job.batches_done:
+                self._queue.put(("batch", job.id, number))
+
+    def _batch(self, job: IngestJob, number: int) -> None:
+        files = self.service.files(job)
+        path = files.batch_path(number)
+        with path.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+        if job.state != "InProgress":
+            files.append("unprocessed", [quote_all(r) for r in rows])
+            self._mark_done(job, number, 0, 0, 0.0)
+            return
+        if not self.limits.consume("DailyBulkApiBatches") or not self.limits.consume(INGEST_RECORDS, len(rows)):
+            files.append("unprocessed", [quote_all(r) for r in rows])
+            self._fail(job, "ExceededQuota : The daily limit of Bulk API batches or records has been exceeded")
+            self._mark_done(job, number, 0, 0, 0.0)
+            return
+        batch_plan = self._plans[job.id]
+        duplicates = self._duplicates.get(job.id, frozenset())
+        model = self.model
+        started = time.perf_counter()
+        if model.batch_overhead:
+            time.sleep(model.batch_overhead)
+        succeeded: list[str] = []
+        failed: list[str] = []
+        size = max(1, model.transaction_size)
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            began = time.perf_counter()
+            outcomes = self.engine.apply(batch_plan, chunk, duplicates)  # type: ignore[arg-type]
+            for cells, outcome in zip(chunk, outcomes, strict=True):
+                echoed = dml.echo(batch_plan, cells)
+                if outcome.ok:
+                    succeeded.append(quote_all([outcome.record_id, "true" if outcome.created else "false", *echoed]))
+                else:
+                    failed.append(quote_all([outcome.record_id, outcome.error or "", *echoed]))
+            if model.records_per_second > 0:
+                remaining = len(chunk) / model.records_per_second - (time.perf_counter() - began)
+                if remaining > 0:
+                    time.sleep(remaining)
+        elapsed = time.perf_counter() - started
+        files.append("successful", succeeded)
+        files.append("failed", failed)
+        path.unlink(missing_ok=True)
+        self._mark_done(job, number, len(rows), len(failed), elapsed)
+
+    def _mark_done(self, job: IngestJob, number: int, processed: int, failed: int, seconds: float) -> None:
+        with self.service.lock:
+            job.batches_done.append(number)
+            job.number_records_processed += processed
+            job.number_records_failed += failed
+            job.api_active_processing_time += int(seconds * 1000)
+            job.total_processing_time = int((time.time() - job.upload_complete_at) * 1000)
+            finished = len(job.batches_done) >= job.batches_total
+            self.service.save(job)
+        if finished and job.state == "InProgress":
+            self._finish(job)
+
+    def _finish(self, job: IngestJob) -> None:
+        with self.service.lock:
+            if job.state == "InProgress":
+                job.state = "JobComplete"
+            job.total_processing_time = int((time.time() - job.upload_complete_at) * 1000)
+            self.service.save(job)
+        self._release(job)
+
+    def _fail(self, job: IngestJob, message: str) -> None:
+        with self.service.lock:
+            if job.state in ("JobComplete", "Failed", "Aborted"):
+                return
+            job.state = "Failed"
+            job.error_message = message
+            job.total_processing_time = int((time.time() - job.upload_complete_at) * 1000) if job.upload_complete_at else 0
+            self.service.save(job)
+
+    def _release(self, job: IngestJob) -> None:
+        self._plans.pop(job.id, None)
+        self._duplicates.pop(job.id, None)
+
