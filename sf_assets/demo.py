@@ -42,11 +42,12 @@ def main(argv: list[str] | None = None) -> int:
             scratch_url=org.instance_url,
         )
         sf = Salesforce(
-            instance_url=f"https://{instance}", session_id=session_id, session=session, version=connection["api_version"]
+            instance_url=f"https://{instance}",
+            session_id=session_id,
+            session=session,
+            version=connection["api_version"],
         )
-        results = sf.bulk2.Account.upsert(
-            records=_ACCOUNTS, external_id_field="Oracle_Id__c", wait=0.2
-        )
+        results = sf.bulk2.Account.upsert(records=_ACCOUNTS, external_id_field="Oracle_Id__c", wait=0.2)
         processed = sum(int(r["numberRecordsProcessed"]) for r in results)
         failed = sum(int(r["numberRecordsFailed"]) for r in results)
         print(f"Bulk API 2.0 upsert: {processed} processed, {processed - failed} succeeded, {failed} failed")

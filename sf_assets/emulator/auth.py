@@ -285,7 +285,7 @@ class SessionRegistry:
                 del self._sessions[token]
                 raise invalid_session()
             # max() keeps a clock that steps backwards from shortening a session's life.
-            pass
+            session.last_used = max(session.last_used, now)
             return replace(session)
 
     def revoke(self, token: str) -> bool:
@@ -414,9 +414,7 @@ def _parse_xml(body: bytes) -> ET.Element:
 
     def reject_doctype(*_args: object) -> None:
         # SOAP 1.1 section 3 forbids a DTD, and refusing one rules out entity-expansion attacks.
-        raise _SoapClientError(
-            "soapenv:Client", "A SOAP message must not contain a Document Type Declaration"
-        )
+        raise _SoapClientError("soapenv:Client", "A SOAP message must not contain a Document Type Declaration")
 
     guard.StartDoctypeDeclHandler = reject_doctype
     try:
@@ -729,20 +727,14 @@ def _numeric_date(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _token_response(
-    identity: OrgIdentity, session: Session, instance_url: str, *, signed: bool
-) -> dict[str, object]:
+def _token_response(identity: OrgIdentity, session: Session, instance_url: str, *, signed: bool) -> dict[str, object]:
     identity_url = f"{instance_url}/id/{identity.org_id}/{identity.user_id}"
     response: dict[str, object] = {"access_token": session.token}
     if signed:
         issued_at = str(int(session.issued_at * 1000))
         # Salesforce signs id + issued_at with the consumer secret so the client can verify both.
-        digest = hmac.new(
-            identity.client_secret.encode(), (identity_url + issued_at).encode(), hashlib.sha256
-        ).digest()
+        digest = hmac.new(identity.client_secret.encode(), (identity_url + issued_at).encode(), hashlib.sha256).digest()
         response["signature"] = base64.b64encode(digest).decode()
         response["issued_at"] = issued_at
-    response.update(
-        {"scope": "api", "instance_url": instance_url, "id": identity_url, "token_type": "Bearer"}
-    )
+    response.update({"scope": "api", "instance_url": instance_url, "id": identity_url, "token_type": "Bearer"})
     return response

@@ -7,6 +7,7 @@ an :class:`Outcome`; nothing is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -65,9 +66,8 @@ class Outcome:
 
 def plan(schema: Schema, obj: ObjectDef, header: Sequence[str], operation: str, external_id: str | None) -> Plan:
     """Maps a CSV header onto ``obj``; raises :class:`JobError` with Salesforce's message if it cannot."""
-    if operation in ("delete", "hardDelete"):
-        if [h.strip().lower() for h in header] != ["id"]:
-            raise JobError(f"InvalidBatch : The '{operation}' batch must contain only ids")
+    if operation in ("delete", "hardDelete") and [h.strip().lower() for h in header] != ["id"]:
+        raise JobError(f"InvalidBatch : The '{operation}' batch must contain only ids")
     seen: set[str] = set()
     columns: list[Column] = []
     id_index = None
@@ -93,8 +93,7 @@ def plan(schema: Schema, obj: ObjectDef, header: Sequence[str], operation: str, 
             raise JobError(f"InvalidBatch : Field name not found : {external_id}")
         if not (key.external_id or key.name == "Id"):
             raise JobError(
-                f"InvalidBatch : Field name provided, {key.name} is not an External ID or indexed field "
-                f"for {obj.name}"
+                f"InvalidBatch : Field name provided, {key.name} is not an External ID or indexed field for {obj.name}"
             )
         key_index = next((c.index for c in columns if c.field is key and c.parent is None), None)
     return Plan(obj, operation, tuple(header), tuple(columns), id_index, key, key_index)
@@ -125,6 +124,36 @@ def _relationship_column(schema: Schema, obj: ObjectDef, index: int, name: str) 
     return Column(index, name, reference, converter(parent_field, index), parent, parent_field)
 
 
+@dataclass(frozen=True)
+class _Rules:
+    """Per-object facts the engine consults on every row, computed once."""
+
+    required: tuple[str, ...]
+    not_createable: frozenset[str]
+    not_updateable: frozenset[str]
+    not_nillable: frozenset[str]
+    derived_name: bool
+    boolean_defaults: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, obj: ObjectDef) -> _Rules:
+        name = obj.field("Name")
+        return cls(
+            required=tuple(f.name for f in obj.fields if f.required_on_create),
+            not_createable=frozenset(f.name for f in obj.fields if not f.createable and f.name != "Id"),
+            not_updateable=frozenset(f.name for f in obj.fields if not f.updateable and f.name != "Id"),
+            not_nillable=frozenset(f.name for f in obj.fields if not f.nillable),
+            # Person objects compute their read-only Name from FirstName and LastName.
+            derived_name=bool(name and not name.createable and obj.field("FirstName") and obj.field("LastName")),
+            # Checkboxes are never null in Salesforce.
+            boolean_defaults=tuple(
+                (f.name, 1 if f.props.get("defaultValue") is True else 0)
+                for f in obj.stored_fields
+                if f.type == "boolean" and f.name != "IsDeleted"
+            ),
+        )
+
+
 @dataclass
 class _Row:
     index: int
@@ -148,8 +177,17 @@ class Engine:
         self.store = store
         self.ids = id_generator
         self.user_id = user_id
+        self._rules: dict[str, _Rules] = {}
 
-    def apply(self, batch_plan: Plan, rows: Sequence[list[str]], duplicate_keys: frozenset[str] = frozenset()) -> list[Outcome]:
+    def rules(self, obj: ObjectDef) -> _Rules:
+        rules = self._rules.get(obj.name)
+        if rules is None:
+            rules = self._rules[obj.name] = _Rules.of(obj)
+        return rules
+
+    def apply(
+        self, batch_plan: Plan, rows: Sequence[list[str]], duplicate_keys: frozenset[str] = frozenset()
+    ) -> list[Outcome]:
         """Applies one batch; returns an outcome per row, in order."""
         work = [_Row(i, cells) for i, cells in enumerate(rows)]
         width = len(batch_plan.header)
@@ -166,8 +204,7 @@ class Engine:
             self._match(batch_plan, work, duplicate_keys)
             self._write(batch_plan, [r for r in work if r.error is None])
         return [
-            Outcome(r.record_id, False, r.error) if r.error else Outcome(r.record_id, r.existing is None)
-            for r in work
+            Outcome(r.record_id, False, r.error) if r.error else Outcome(r.record_id, r.existing is None) for r in work
         ]
 
     # -- parsing -----------------------------------------------------------------------------------
@@ -218,7 +255,9 @@ class Engine:
                 else:
                     row.error = str(_duplicate_external_id(column.parent_field, [m[0] for m in matches]))
 
-    def _lookup(self, obj: ObjectDef, key: FieldDef, values: Iterable[object]) -> dict[object, list[tuple[object, ...]]]:
+    def _lookup(
+        self, obj: ObjectDef, key: FieldDef, values: Iterable[object]
+    ) -> dict[object, list[tuple[object, ...]]]:
         """Finds live records by a key field; returns folded key -> [(Id, IsDeleted), ...]."""
         found: dict[object, list[tuple[object, ...]]] = {}
         keys = list(values)
@@ -289,35 +328,21 @@ class Engine:
 
     def _write(self, batch_plan: Plan, rows: list[_Row]) -> None:
         obj = batch_plan.obj
+        rules = self.rules(obj)
         inserts = [r for r in rows if r.existing is None]
         updates = [r for r in rows if r.existing is not None]
         for row in inserts:
-            row.error = _check_fields(obj, row, creating=True)
+            row.error = _check_fields(rules, row, creating=True)
         for row in updates:
-            row.error = _check_fields(obj, row, creating=False)
+            row.error = _check_fields(rules, row, creating=False)
         inserts = [r for r in inserts if r.error is None]
         updates = [r for r in updates if r.error is None]
         for row, record_id in zip(inserts, self.ids.many(obj.key_prefix, len(inserts)), strict=True):
             row.record_id = record_id
         stamp = now_datetime()
-        stored = obj.stored_fields
-        insert_sql = (
-            f"INSERT INTO {quote(obj.name)} ({', '.join(quote(f.name) for f in stored)}) "
-            f"VALUES ({', '.join('?' * len(stored))})"
-        )
-        changed = [c.field for c in batch_plan.columns if c.field.name != "Id"]
-        changed = list({f.name: f for f in changed}.values())
-        derived_name = _derives_name(obj)
-        sets = [f"{quote(f.name)} = CASE WHEN ? THEN ? ELSE {quote(f.name)} END" for f in changed]
-        if derived_name:
-            sets.append(
-                "Name = TRIM(COALESCE(CASE WHEN ? THEN ? ELSE FirstName END, '') || ' ' || "
-                "COALESCE(CASE WHEN ? THEN ? ELSE LastName END, ''))"
-            )
-        sets += ["LastModifiedDate = ?", "LastModifiedById = ?", "SystemModstamp = ?"]
-        update_sql = f"UPDATE {quote(obj.name)} SET {', '.join(sets)} WHERE Id = ?"
-        insert_params = [self._insert_tuple(obj, stored, row, stamp, derived_name) for row in inserts]
-        update_params = [self._update_tuple(changed, row, stamp, derived_name) for row in updates]
+        changed = list(dict.fromkeys(c.field.name for c in batch_plan.columns if c.field.name != "Id"))
+        insert_sql, insert_params = self._inserts(obj, rules, changed, inserts, stamp)
+        update_sql, update_params = self._updates(obj, rules, changed, updates, stamp)
         try:
             with self.store.transaction() as conn:
                 if insert_params:
@@ -327,6 +352,70 @@ class Engine:
         except sqlite3.IntegrityError:
             # Rare: a unique field collides. Redo row by row to fail only the colliding rows.
             self._write_one_by_one(obj, insert_sql, update_sql, inserts, insert_params, updates, update_params)
+
+    def _inserts(
+        self, obj: ObjectDef, rules: _Rules, changed: list[str], rows: list[_Row], stamp: str
+    ) -> tuple[str, list[tuple[object, ...]]]:
+        """Only the columns with values are written; SQLite leaves the rest null."""
+        user = self.user_id
+        defaults: dict[str, object] = {
+            "IsDeleted": 0, "OwnerId": user, "CreatedById": user, "LastModifiedById": user,
+            "CreatedDate": stamp, "LastModifiedDate": stamp, "SystemModstamp": stamp,
+            **dict(rules.boolean_defaults),
+        }  # fmt: skip
+        if rules.derived_name:
+            defaults["Name"] = ""
+        defaults = {k: v for k, v in defaults.items() if obj.field(k) is not None and k not in changed}
+        columns = ["Id", *changed, *defaults]
+        sql = (
+            f"INSERT INTO {quote(obj.name)} ({', '.join(quote(c) for c in columns)}) "
+            f"VALUES ({', '.join('?' * len(columns))})"
+        )
+        tail = tuple(defaults.values())
+        name_at = columns.index("Name") if rules.derived_name else -1
+        params = []
+        for row in rows:
+            values = row.values
+            out = [row.record_id]
+            for name in changed:
+                value = values.get(name)
+                out.append(None if value is _CLEAR else value)
+            out.extend(tail)
+            if name_at >= 0:
+                out[name_at] = " ".join(
+                    str(out[columns.index(n)])
+                    for n in ("FirstName", "LastName")
+                    if n in changed and out[columns.index(n)] is not None
+                )
+            params.append(tuple(out))
+        return sql, params
+
+    def _updates(
+        self, obj: ObjectDef, rules: _Rules, changed: list[str], rows: list[_Row], stamp: str
+    ) -> tuple[str, list[tuple[object, ...]]]:
+        """Each column is set only where the row has a value; an empty cell leaves the field unchanged."""
+        sets = [f"{quote(name)} = CASE WHEN ? THEN ? ELSE {quote(name)} END" for name in changed]
+        if rules.derived_name:
+            sets.append(
+                "Name = TRIM(COALESCE(CASE WHEN ? THEN ? ELSE FirstName END, '') || ' ' || "
+                "COALESCE(CASE WHEN ? THEN ? ELSE LastName END, ''))"
+            )
+        sets += ["LastModifiedDate = ?", "LastModifiedById = ?", "SystemModstamp = ?"]
+        sql = f"UPDATE {quote(obj.name)} SET {', '.join(sets)} WHERE Id = ?"
+        name_parts = ("FirstName", "LastName") if rules.derived_name else ()
+        params = []
+        for row in rows:
+            values = row.values
+            out: list[object] = []
+            for name in (*changed, *name_parts):
+                value = values.get(name)
+                if value is None:
+                    out += (0, None)
+                else:
+                    out += (1, None if value is _CLEAR else value)
+            out += (stamp, self.user_id, stamp, row.record_id)
+            params.append(tuple(out))
+        return sql, params
 
     def _write_one_by_one(
         self,
@@ -364,53 +453,6 @@ class Engine:
                     "DUPLICATE_VALUE", f"duplicate value found: {f.name} duplicates value on record with id: {hit[0]}"
                 )
         return RecordError("DUPLICATE_VALUE", "duplicate value found")
-
-    def _insert_tuple(
-        self, obj: ObjectDef, stored: Sequence[FieldDef], row: _Row, stamp: str, derived_name: bool
-    ) -> tuple[object, ...]:
-        values = row.values
-        out: list[object] = []
-        for f in stored:
-            value = values.get(f.name)
-            if value is _CLEAR:
-                value = None
-            if value is None:
-                value = self._default(f, row.record_id, stamp)
-            out.append(value)
-        if derived_name:
-            first, last = values.get("FirstName"), values.get("LastName")
-            name = " ".join(str(v) for v in (first, last) if v is not None and v is not _CLEAR)
-            out[[f.name for f in stored].index("Name")] = name
-        return tuple(out)
-
-    def _default(self, f: FieldDef, record_id: str, stamp: str) -> object:
-        name = f.name
-        if name == "Id":
-            return record_id
-        if name in ("CreatedDate", "LastModifiedDate", "SystemModstamp"):
-            return stamp
-        if name in ("OwnerId", "CreatedById", "LastModifiedById"):
-            return self.user_id
-        if f.type == "boolean":
-            # Checkboxes are never null in Salesforce.
-            return 1 if f.props.get("defaultValue") is True else 0
-        return None
-
-    def _update_tuple(self, changed: Sequence[FieldDef], row: _Row, stamp: str, derived_name: bool) -> tuple[object, ...]:
-        out: list[object] = []
-        values = row.values
-        for f in changed:
-            value = values.get(f.name)
-            if value is None:
-                out += (0, None)
-            else:
-                out += (1, None if value is _CLEAR else value)
-        if derived_name:
-            for name in ("FirstName", "LastName"):
-                value = values.get(name)
-                out += (0, None) if value is None else (1, None if value is _CLEAR else value)
-        out += (stamp, self.user_id, stamp, row.record_id)
-        return tuple(out)
 
     # -- deleting ----------------------------------------------------------------------------------
 
@@ -460,12 +502,6 @@ def _fold(key: FieldDef, value: object) -> object:
     return value
 
 
-def _derives_name(obj: ObjectDef) -> bool:
-    """Person objects compute their read-only Name from FirstName and LastName."""
-    name = obj.field("Name")
-    return bool(name and not name.createable and obj.field("FirstName") and obj.field("LastName"))
-
-
 def _duplicate_external_id(key: FieldDef, record_ids: list[object]) -> RecordError:
     return RecordError(
         "DUPLICATE_EXTERNAL_ID",
@@ -473,13 +509,10 @@ def _duplicate_external_id(key: FieldDef, record_ids: list[object]) -> RecordErr
     )
 
 
-def _check_fields(obj: ObjectDef, row: _Row, *, creating: bool) -> str | None:
+def _check_fields(rules: _Rules, row: _Row, *, creating: bool) -> str | None:
     values = row.values
-    blocked = [
-        name
-        for name in values
-        if name != "Id" and not (obj.field(name).createable if creating else obj.field(name).updateable)  # type: ignore[union-attr]
-    ]
+    closed = rules.not_createable if creating else rules.not_updateable
+    blocked = [name for name in values if name in closed]
     if blocked:
         return str(
             RecordError(
@@ -490,18 +523,14 @@ def _check_fields(obj: ObjectDef, row: _Row, *, creating: bool) -> str | None:
             )
         )
     if creating:
-        missing = [
-            f.name
-            for f in obj.fields
-            if f.required_on_create and (values.get(f.name) is None or values.get(f.name) is _CLEAR)
-        ]
+        missing = [name for name in rules.required if values.get(name) is None or values.get(name) is _CLEAR]
     else:
-        missing = [
-            name for name, value in values.items() if value is _CLEAR and not obj.field(name).nillable  # type: ignore[union-attr]
-        ]
+        missing = [name for name, value in values.items() if value is _CLEAR and name in rules.not_nillable]
     if missing:
         return str(
-            RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", tuple(missing))
+            RecordError(
+                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", tuple(missing)
+            )
         )
     return None
 
@@ -513,8 +542,6 @@ def echo(batch_plan: Plan, cells: Sequence[str]) -> list[str]:
         if column.parent is None and column.field.type in ("double", "currency", "percent") and column.index < len(out):
             text = out[column.index]
             if text and text != NULL_TOKEN:
-                try:
+                with contextlib.suppress(ValueError):
                     out[column.index] = java_double(float(text))
-                except ValueError:
-                    pass
     return out

@@ -7,13 +7,14 @@ streamed (``Content-Length`` or chunked) so a 100 MB upload never sits in memory
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import socket
 import ssl
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -232,7 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         self.wfile.write(b"0\r\n\r\n")
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch
+    # http.server dispatches on these names.
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch  # noqa: N815
 
 
 class HttpsServer(ThreadingHTTPServer):
@@ -258,10 +260,8 @@ class HttpsServer(ThreadingHTTPServer):
         except (ConnectionError, ssl.SSLError, TimeoutError) as error:
             log.debug("connection from %s ended: %s", client_address, error)
         finally:
-            try:
+            with contextlib.suppress(OSError):
                 tls.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("connection error from %s", client_address, exc_info=True)
@@ -271,7 +271,6 @@ def serve(server: HttpsServer) -> threading.Thread:
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="org-http", daemon=True)
     thread.start()
     return thread
-
 
 
 def public(handler: Handler) -> Handler:

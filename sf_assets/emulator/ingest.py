@@ -34,7 +34,9 @@ class IngestService:
         user_id: The API user, shown as each job's creator.
     """
 
-    def __init__(self, data_dir: Path, store: Store, schema: Schema, id_generator: ids.IdGenerator, user_id: str) -> None:
+    def __init__(
+        self, data_dir: Path, store: Store, schema: Schema, id_generator: ids.IdGenerator, user_id: str
+    ) -> None:
         self.root = data_dir / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
         self.store = store
@@ -118,7 +120,9 @@ class IngestService:
         job = self.get(job_id)
         with self.lock:
             if job.state != "Open":
-                raise bad_request("INVALIDJOBSTATE", f"Job {job.id} is {job.state}: data can be uploaded only while Open")
+                raise bad_request(
+                    "INVALIDJOBSTATE", f"Job {job.id} is {job.state}: data can be uploaded only while Open"
+                )
             number = job.uploads
             job.uploads += 1
         files = self.files(job)

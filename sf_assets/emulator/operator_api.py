@@ -66,7 +66,7 @@ def register(router: Router, org: LocalOrg) -> None:
         body: Any = request.json()
         if not isinstance(body, Mapping):
             raise bad_request("JSON_PARSER_ERROR", "Send a JSON object")
-        knobs = {k: v for k, v in body.get("processing", {}).items()}
+        knobs = dict(body.get("processing", {}).items())
         unknown = set(knobs) - _PROCESSING_KNOBS
         if unknown:
             raise bad_request("INVALID_FIELD", f"Unknown processing settings: {', '.join(sorted(unknown))}")
@@ -75,7 +75,9 @@ def register(router: Router, org: LocalOrg) -> None:
             org.sessions.ttl_seconds = float(body["session_ttl"])
         for name, maximum in body.get("limits", {}).items():
             org.limits.set_maximum(name, int(maximum))
-        return Response.json({"processing": dataclasses.asdict(org.processor.model), "session_ttl": org.sessions.ttl_seconds})
+        return Response.json(
+            {"processing": dataclasses.asdict(org.processor.model), "session_ttl": org.sessions.ttl_seconds}
+        )
 
     def revoke(request: Request) -> Response:
         body: Any = request.json() or {}

@@ -69,7 +69,9 @@ class LocalOrg:
         self.store = Store(self.data_dir / "org.sqlite3", self.schema)
         self.ids = ids.IdGenerator(self.store.reserve_ids)
         self.identity = self._load_identity()
-        self.sessions = auth.SessionRegistry(self.identity.org_id, self.identity.user_id, ttl_seconds=config.session_ttl)
+        self.sessions = auth.SessionRegistry(
+            self.identity.org_id, self.identity.user_id, ttl_seconds=config.session_ttl
+        )
         self.limits = Limits(config.limits)
         self.engine = Engine(self.store, self.ids, self.identity.user_id)
         self.ingest = IngestService(self.data_dir, self.store, self.schema, self.ids, self.identity.user_id)
@@ -202,4 +204,3 @@ def _bearer(request: Request) -> str | None:
     if scheme.lower() in ("bearer", "oauth") and token:
         return token.strip()
     return request.header("X-SFDC-Session")
-

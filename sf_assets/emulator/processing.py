@@ -218,7 +218,9 @@ class Processor:
             self._fail(job, "InternalServerError : The org restarted while this job was being split")
             return
         try:
-            self._plans[job.id] = dml.plan(self.service.schema, obj, job.header, job.operation, job.external_id_field_name)
+            self._plans[job.id] = dml.plan(
+                self.service.schema, obj, job.header, job.operation, job.external_id_field_name
+            )
         except dml.JobError as error:
             self._fail(job, str(error))
             return
@@ -295,10 +297,11 @@ class Processor:
                 return
             job.state = "Failed"
             job.error_message = message
-            job.total_processing_time = int((time.time() - job.upload_complete_at) * 1000) if job.upload_complete_at else 0
+            job.total_processing_time = (
+                int((time.time() - job.upload_complete_at) * 1000) if job.upload_complete_at else 0
+            )
             self.service.save(job)
 
     def _release(self, job: IngestJob) -> None:
         self._plans.pop(job.id, None)
         self._duplicates.pop(job.id, None)
-

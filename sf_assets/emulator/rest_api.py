@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from urllib.parse import unquote
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 from . import dml, ids
 from .errors import ApiError, bad_request, not_found
@@ -65,7 +65,7 @@ class _Cursors:
             self._open.pop(locator, None)
 
 
-def register(router: Router, org: LocalOrg) -> None:  # noqa: C901 - one closure per route reads best
+def register(router: Router, org: LocalOrg) -> None:
     schema = org.schema
     cursors = _Cursors()
 
@@ -159,8 +159,7 @@ def register(router: Router, org: LocalOrg) -> None:  # noqa: C901 - one closure
                 raise bad_request("INVALID_FIELD", f"No such column '{name}' on entity '{obj.name}'")
             fields.append(f)
         rows = org.store.query(
-            f"SELECT {', '.join(quote(f.name) for f in fields)} FROM {quote(obj.name)} "
-            "WHERE Id = ? AND IsDeleted = 0",
+            f"SELECT {', '.join(quote(f.name) for f in fields)} FROM {quote(obj.name)} WHERE Id = ? AND IsDeleted = 0",
             (record_id,),
         )
         if not rows:
@@ -196,7 +195,9 @@ def register(router: Router, org: LocalOrg) -> None:  # noqa: C901 - one closure
         key = obj.field(request.params["field"])
         if key is None or not (key.external_id or key.name == "Id"):
             raise ApiError(
-                404, "NOT_FOUND", f"Provided external ID field does not exist or is not accessible: {request.params['field']}"
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {request.params['field']}",
             )
         body = request.json()
         if not isinstance(body, Mapping):

@@ -47,8 +47,7 @@ class Store:
         existing = {row[1].lower() for row in self.conn.execute(f"PRAGMA table_info({table})")}
         if not existing:
             columns = ", ".join(
-                f"{quote(f.name)} {f.sql_type}" + (" PRIMARY KEY" if f.name == "Id" else "")
-                for f in obj.stored_fields
+                f"{quote(f.name)} {f.sql_type}" + (" PRIMARY KEY" if f.name == "Id" else "") for f in obj.stored_fields
             )
             self.conn.execute(f"CREATE TABLE {table} ({columns})")
         else:
@@ -56,7 +55,9 @@ class Store:
                 if f.name.lower() not in existing:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {quote(f.name)} {f.sql_type}")
         for f in obj.stored_fields:
-            if f.name == "Id" or not (f.indexed_lookup or f.unique or f.type == "reference"):
+            # Audit references (owner, creator) all point at the one API user: an index would only slow inserts.
+            parent_index = f.type == "reference" and any(self.schema.get(t) for t in f.reference_to)
+            if f.name == "Id" or not (f.indexed_lookup or f.unique or parent_index):
                 continue
             collate = "" if f.case_sensitive else " COLLATE NOCASE"
             index = quote(f"ix_{obj.name}_{f.name}")
@@ -91,8 +92,7 @@ class Store:
     def set_meta(self, key: str, value: Any) -> None:
         with self.lock:
             self.conn.execute(
-                "INSERT INTO org_meta (key, value) VALUES (?, ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                "INSERT INTO org_meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, json.dumps(value)),
             )
 

@@ -18,9 +18,7 @@ NULL_TOKEN = "#N/A"
 _NUMBER = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})Z?$")
-_DATETIME = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?$"
-)
+_DATETIME = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?(Z|[+-]\d{2}:?\d{2})?$")
 # Salesforce's own check is looser than RFC 5322 but rejects these shapes.
 _EMAIL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
 _TRUE = {"true", "1"}
@@ -44,8 +42,7 @@ class RecordError(Exception):
 def deserialize_error(value: str, column: int, xsd_type: str, field: FieldDef) -> RecordError:
     return RecordError(
         "INVALID_FIELD",
-        f"Failed to deserialize field at col {column}. Due to, '{value}' is not a valid value for "
-        f"the type {xsd_type}",
+        f"Failed to deserialize field at col {column}. Due to, '{value}' is not a valid value for the type {xsd_type}",
         (field.name,),
     )
 
@@ -78,9 +75,7 @@ def _parse_datetime(text: str) -> dt.datetime | None:
         digits = offset[1:].replace(":", "")
         tz = dt.timezone(sign * dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
     try:
-        return dt.datetime(
-            int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micros, tzinfo=tz
-        )
+        return dt.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0), micros, tzinfo=tz)
     except ValueError:
         return None
 

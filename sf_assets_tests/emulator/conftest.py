@@ -21,6 +21,4 @@ def org(local_org: LocalOrg, org_session: Any) -> LocalOrg:
 @pytest.fixture
 def sf(org: LocalOrg, org_session: Any) -> Salesforce:
     """simple-salesforce, unmodified, on a session id and instance URL (no login call)."""
-    return Salesforce(
-        instance_url=org.instance_url, session_id=org.new_session(), session=org_session, version="59.0"
-    )
+    return Salesforce(instance_url=org.instance_url, session_id=org.new_session(), session=org_session, version="59.0")

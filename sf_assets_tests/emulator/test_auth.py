@@ -171,9 +171,7 @@ def good_soap_request(identity: auth.OrgIdentity, **kwargs: str) -> bytes:
     return soap_request(identity.username, identity.password + identity.security_token, **kwargs)
 
 
-def do_soap_login(
-    body: bytes, identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> tuple[int, bytes]:
+def do_soap_login(body: bytes, identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> tuple[int, bytes]:
     return auth.soap_login(body, identity, sessions, instance_url=INSTANCE_URL, api_version=API_VERSION)
 
 
@@ -183,9 +181,7 @@ def do_oauth(
     sessions: auth.SessionRegistry,
     authorization: str | None = None,
 ) -> tuple[int, dict[str, object]]:
-    return auth.oauth_token(
-        form, authorization, identity, sessions, instance_url=INSTANCE_URL, audiences=AUDIENCES
-    )
+    return auth.oauth_token(form, authorization, identity, sessions, instance_url=INSTANCE_URL, audiences=AUDIENCES)
 
 
 def password_form(identity: auth.OrgIdentity, **overrides: str) -> dict[str, str]:
@@ -247,9 +243,7 @@ def test_new_identity_normalizes_ids_to_18_characters(identity: auth.OrgIdentity
     assert identity.user_id == USER_ID + ids.checksum(USER_ID)
 
 
-def test_new_identity_private_key_matches_certificate(
-    identity: auth.OrgIdentity, private_key_pem: bytes
-) -> None:
+def test_new_identity_private_key_matches_certificate(identity: auth.OrgIdentity, private_key_pem: bytes) -> None:
     key = serialization.load_pem_private_key(private_key_pem, password=None)
     certificate = x509.load_pem_x509_certificate(identity.jwt_certificate_pem)
     assert isinstance(key, rsa.RSAPrivateKey)
@@ -328,9 +322,7 @@ def test_session_expires_after_ttl_of_inactivity(sessions: auth.SessionRegistry,
     assert caught.value.status == 401
 
 
-def test_expired_session_stays_invalid_if_clock_is_rewound(
-    sessions: auth.SessionRegistry, clock: FakeClock
-) -> None:
+def test_expired_session_stays_invalid_if_clock_is_rewound(sessions: auth.SessionRegistry, clock: FakeClock) -> None:
     token = sessions.issue().token
     clock.advance(7200)
     with pytest.raises(ApiError):
@@ -372,9 +364,7 @@ def test_revoke_ends_only_that_session(sessions: auth.SessionRegistry) -> None:
     assert sessions.validate(second).token == second
 
 
-def test_revoke_of_unknown_or_expired_token_returns_false(
-    sessions: auth.SessionRegistry, clock: FakeClock
-) -> None:
+def test_revoke_of_unknown_or_expired_token_returns_false(sessions: auth.SessionRegistry, clock: FakeClock) -> None:
     token = sessions.issue().token
     clock.advance(7200)
     assert sessions.revoke(token) is False
@@ -413,7 +403,7 @@ def test_concurrent_validation_and_issue_are_consistent(identity: auth.OrgIdenti
                 for token in tokens:
                     registry.validate(token)
                 registry.issue()
-        except BaseException as exc:  # noqa: BLE001 - surfaced by the assertion below
+        except BaseException as exc:  # collected so the main thread's assertion reports it
             errors.append(exc)
 
     threads = [threading.Thread(target=work) for _ in range(8)]
@@ -445,9 +435,7 @@ def test_soap_login_success_has_the_elements_clients_read(
     assert sessions.validate(session_id).user_id == identity.user_id
 
 
-def test_soap_login_success_describes_org_and_user(
-    identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> None:
+def test_soap_login_success_describes_org_and_user(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
     sessions.ttl_seconds = 3600
     _, body = do_soap_login(good_soap_request(identity), identity, sessions)
     result = ET.fromstring(body).find("soapenv:Body/p:loginResponse/p:result", SOAP_NS)
@@ -468,9 +456,7 @@ def test_soap_login_success_describes_org_and_user(
     assert role.get("{http://www.w3.org/2001/XMLSchema-instance}nil") == "true"
 
 
-def test_simple_salesforce_soap_login_round_trip(
-    identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> None:
+def test_simple_salesforce_soap_login_round_trip(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
     transport = Transport(identity, sessions)
     session_id, instance = SalesforceLogin(
         username=identity.username,
@@ -499,9 +485,7 @@ def test_simple_salesforce_soap_login_with_xml_special_characters_in_password(
     assert sessions.validate(session_id)
 
 
-def test_soap_login_username_is_case_insensitive(
-    identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> None:
+def test_soap_login_username_is_case_insensitive(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
     body = soap_request(identity.username.upper(), identity.password + identity.security_token)
     assert do_soap_login(body, identity, sessions)[0] == 200
 
@@ -544,9 +528,7 @@ def test_soap_login_fault_fields_are_the_ones_simple_salesforce_reads(
     )
 
 
-def test_simple_salesforce_reports_invalid_login(
-    identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> None:
+def test_simple_salesforce_reports_invalid_login(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
     transport = Transport(identity, sessions)
     with pytest.raises(SalesforceAuthenticationFailed) as caught:
         SalesforceLogin(
@@ -572,9 +554,7 @@ def test_enterprise_login_fault_is_exactly_the_recorded_one(
 def test_enterprise_login_answers_in_enterprise_namespace(
     identity: auth.OrgIdentity, sessions: auth.SessionRegistry
 ) -> None:
-    status, body = do_soap_login(
-        good_soap_request(identity, namespace=auth.ENTERPRISE_NS), identity, sessions
-    )
+    status, body = do_soap_login(good_soap_request(identity, namespace=auth.ENTERPRISE_NS), identity, sessions)
     assert status == 200
     server_url = ET.fromstring(body).findtext(
         f".//{{{auth.ENTERPRISE_NS}}}serverUrl",
@@ -604,7 +584,8 @@ def test_soap_login_malformed_xml_is_a_client_fault(
     assert status == 500
     code, message = client_fault(response)
     assert code == "soapenv:Client"
-    assert message is not None and message.startswith("Malformed XML")
+    assert message is not None
+    assert message.startswith("Malformed XML")
 
 
 def test_soap_login_malformed_xml_fault_does_not_echo_the_password(
@@ -625,9 +606,7 @@ def test_soap_login_refuses_a_doctype(identity: auth.OrgIdentity, sessions: auth
     assert sessions.revoke_all() == 0
 
 
-def test_soap_12_envelope_is_a_version_mismatch(
-    identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> None:
+def test_soap_12_envelope_is_a_version_mismatch(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
     body = good_soap_request(identity).replace(
         auth.SOAP_ENVELOPE_NS.encode(), b"http://www.w3.org/2003/05/soap-envelope"
     )
@@ -640,9 +619,7 @@ def test_soap_12_envelope_is_a_version_mismatch(
     "body",
     [
         pytest.param(b"<login/>", id="no-envelope"),
-        pytest.param(
-            f'<e:Envelope xmlns:e="{auth.SOAP_ENVELOPE_NS}"><e:Body/></e:Envelope>'.encode(), id="empty-body"
-        ),
+        pytest.param(f'<e:Envelope xmlns:e="{auth.SOAP_ENVELOPE_NS}"><e:Body/></e:Envelope>'.encode(), id="empty-body"),
         pytest.param(
             f'<e:Envelope xmlns:e="{auth.SOAP_ENVELOPE_NS}"><e:Body><p:logout xmlns:p="{auth.PARTNER_NS}"/>'
             "</e:Body></e:Envelope>".encode(),
@@ -749,9 +726,7 @@ def test_password_grant_without_security_token_fails(
     assert oauth_error(result) == (400, "invalid_grant", "authentication failure")
 
 
-def test_password_grant_without_client_secret_fails(
-    identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> None:
+def test_password_grant_without_client_secret_fails(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
     form = password_form(identity)
     del form["client_secret"]
     assert oauth_error(do_oauth(form, identity, sessions)) == (
@@ -781,9 +756,7 @@ def test_simple_salesforce_reports_password_grant_failure(
 # ---------------------------------------------------------------------------------------------
 
 
-def test_client_credentials_with_basic_header(
-    identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> None:
+def test_client_credentials_with_basic_header(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
     status, body = do_oauth(
         {"grant_type": "client_credentials"},
         identity,
@@ -794,7 +767,8 @@ def test_client_credentials_with_basic_header(
     assert isinstance(body["access_token"], str)
     assert sessions.validate(body["access_token"])
     assert body["id"] == f"{INSTANCE_URL}/id/{identity.org_id}/{identity.user_id}"
-    assert "signature" in body and "issued_at" in body
+    assert "signature" in body
+    assert "issued_at" in body
 
 
 def test_client_credentials_in_form(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
@@ -854,9 +828,7 @@ def test_client_credentials_wrong_secret(identity: auth.OrgIdentity, sessions: a
     assert oauth_error(result) == (400, "invalid_client", "invalid client credentials")
 
 
-def test_client_credentials_unknown_client(
-    identity: auth.OrgIdentity, sessions: auth.SessionRegistry
-) -> None:
+def test_client_credentials_unknown_client(identity: auth.OrgIdentity, sessions: auth.SessionRegistry) -> None:
     result = do_oauth(
         {"grant_type": "client_credentials"},
         identity,
