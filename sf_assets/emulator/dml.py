@@ -8,6 +8,7 @@ an :class:`Outcome`; nothing is dropped.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,12 @@ class Plan:
     id_index: int | None
     key: FieldDef | None
     key_index: int | None
+
+    @functools.cached_property
+    def number_columns(self) -> tuple[int, ...]:
+        return tuple(
+            c.index for c in self.columns if c.parent is None and c.field.type in ("double", "currency", "percent")
+        )
 
 
 @dataclass(frozen=True)
@@ -535,13 +542,15 @@ def _check_fields(rules: _Rules, row: _Row, *, creating: bool) -> str | None:
     return None
 
 
-def echo(batch_plan: Plan, cells: Sequence[str]) -> list[str]:
+def echo(batch_plan: Plan, cells: Sequence[str]) -> Sequence[str]:
     """The row's values as results echo them: number fields re-serialised the way Java prints them."""
+    if not batch_plan.number_columns:
+        return cells
     out = list(cells)
-    for column in batch_plan.columns:
-        if column.parent is None and column.field.type in ("double", "currency", "percent") and column.index < len(out):
-            text = out[column.index]
+    for index in batch_plan.number_columns:
+        if index < len(out):
+            text = out[index]
             if text and text != NULL_TOKEN:
                 with contextlib.suppress(ValueError):
-                    out[column.index] = java_double(float(text))
+                    out[index] = java_double(float(text))
     return out

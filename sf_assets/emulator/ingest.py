@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import threading
 from collections.abc import Iterator, Mapping
@@ -10,12 +11,18 @@ from typing import Any, BinaryIO
 
 from . import dml, ids
 from .errors import ApiError, bad_request, not_found
-from .jobs import DELIMITERS, LINE_ENDINGS, TERMINAL, IngestJob, JobFiles, not_terminal
+from .jobs import DELIMITERS, LINE_ENDINGS, TERMINAL, IngestJob, JobFiles, UploadError, not_terminal
 from .schema import Schema
 from .store import Store
 from .values import now_datetime
 
 MAX_UPLOAD_BASE64_BYTES = 150 * 1024 * 1024
+# Get All Jobs lists JobInfo without counters or timings, as recorded (jobs_get_all_200.json).
+_LIST_KEYS = {
+    "id", "operation", "object", "createdById", "createdDate", "systemModstamp", "state", "externalIdFieldName",
+    "concurrencyMode", "contentType", "apiVersion", "jobType", "assignmentRuleId", "contentUrl", "lineEnding",
+    "columnDelimiter",
+}  # fmt: skip
 _RESULT_KINDS = {"successfulresults": "successful", "failedresults": "failed", "unprocessedrecords": "unprocessed"}
 
 
@@ -158,12 +165,27 @@ class IngestService:
         job = self.get(job_id)
         with self.lock:
             job.check_transition(target)
+            unsplit = job.header is None and job.state in ("Open", "UploadComplete")
             job.state = target
             self.save(job)
+        if target == "Aborted" and unsplit:
+            self._record_unprocessed(job)
         if target == "UploadComplete":
             for callback in self.on_upload_complete:
                 callback(job)
         return job
+
+    def _record_unprocessed(self, job: IngestJob) -> None:
+        """A job aborted before processing: every uploaded row is an unprocessed record."""
+        files = self.files(job)
+        files.root.mkdir(parents=True, exist_ok=True)
+        rows = files.rows(job.delimiter)
+        try:
+            header = next(rows, None) or []
+            files.start_results(header)
+            files.append("unprocessed", rows)
+        except (UploadError, csv.Error, UnicodeDecodeError):
+            files.start_results([])
 
     def delete(self, job_id: str) -> None:
         job = self.get(job_id)
@@ -196,7 +218,8 @@ class IngestService:
         page = jobs[start : start + page_size]
         done = start + page_size >= len(jobs)
         next_url = None if done else f"/services/data/v{api_version}/jobs/ingest?queryLocator={start + page_size}"
-        return {"done": done, "records": [j.info() for j in page], "nextRecordsUrl": next_url}
+        records = [{k: v for k, v in j.info().items() if k in _LIST_KEYS} for j in page]
+        return {"done": done, "records": records, "nextRecordsUrl": next_url}
 
     def require(self, job_id: str, states: tuple[str, ...]) -> IngestJob:
         job = self.get(job_id)

@@ -15,16 +15,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import dml
 from .ingest import IngestService
-from .jobs import IngestJob, quote_all
+from .jobs import IngestJob, UploadError
 from .limits import INGEST_RECORDS, Limits
 
 log = logging.getLogger(__name__)
-# Cells can legitimately be large (131,072 characters per field); the csv default is 128 KiB.
-csv.field_size_limit(32 * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -48,23 +45,7 @@ class ProcessingModel:
     transaction_size: int = 200
 
 
-def _rows(paths: list[Path], delimiter: str) -> Iterator[list[str]]:
-    """All rows of a job's uploads; each upload repeats the header, which is checked and skipped."""
-    header: list[str] | None = None
-    for path in paths:
-        with path.open(encoding="utf-8-sig", newline="", errors="strict") as handle:
-            reader = csv.reader(handle, delimiter=delimiter, strict=True)
-            first = next(reader, None)
-            if first is None:
-                continue
-            if header is None:
-                header = first
-                yield first
-            elif first != header:
-                raise dml.JobError("InvalidBatch : Every upload of a job must repeat the same header row")
-            for row in reader:
-                if row:
-                    yield row
+_UNREADABLE = (dml.JobError, UploadError, csv.Error, UnicodeDecodeError)
 
 
 def _batched(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
@@ -156,7 +137,7 @@ class Processor:
         with self.service.lock:
             job.state = "InProgress"
             self.service.save(job)
-        rows = _rows(files.uploads(), job.delimiter)
+        rows = files.rows(job.delimiter)
         try:
             header = next(rows, None)
             if header is None:
@@ -166,7 +147,7 @@ class Processor:
             job.header = header
             files.start_results(header)
             batch_plan = dml.plan(self.service.schema, obj, header, job.operation, job.external_id_field_name)
-        except (dml.JobError, csv.Error, UnicodeDecodeError) as error:
+        except _UNREADABLE as error:
             self._fail_unsplit(job, error)
             return
         self._plans[job.id] = batch_plan
@@ -185,7 +166,7 @@ class Processor:
                         if key_index < len(row) and row[key_index] not in ("", "#N/A"):
                             key = dml._fold(batch_plan.key, row[key_index])
                             (duplicates if key in seen else seen).add(key)
-        except (dml.JobError, csv.Error, UnicodeDecodeError) as error:
+        except _UNREADABLE as error:
             self._fail_unsplit(job, error)
             return
         self._duplicates[job.id] = frozenset(duplicates)
@@ -198,11 +179,12 @@ class Processor:
             self._queue.put(("batch", job.id, number))
 
     def _fail_unsplit(self, job: IngestJob, error: Exception) -> None:
-        message = str(error) if isinstance(error, dml.JobError) else f"InvalidBatch : Failed to parse CSV: {error}"
+        known = isinstance(error, dml.JobError | UploadError)
+        message = str(error) if known else f"InvalidBatch : Failed to parse CSV: {error}"
         files = self.service.files(job)
         try:
-            lines = [quote_all(row) for row in _rows(files.uploads(), job.delimiter)]
-        except (dml.JobError, csv.Error, UnicodeDecodeError):
+            lines = list(files.rows(job.delimiter))
+        except _UNREADABLE:
             lines = []
         if job.header is None:
             files.start_results([])
@@ -234,11 +216,11 @@ class Processor:
         with path.open(encoding="utf-8", newline="") as handle:
             rows = list(csv.reader(handle))
         if job.state != "InProgress":
-            files.append("unprocessed", [quote_all(r) for r in rows])
+            files.append("unprocessed", rows)
             self._mark_done(job, number, 0, 0, 0.0)
             return
         if not self.limits.consume("DailyBulkApiBatches") or not self.limits.consume(INGEST_RECORDS, len(rows)):
-            files.append("unprocessed", [quote_all(r) for r in rows])
+            files.append("unprocessed", rows)
             self._fail(job, "ExceededQuota : The daily limit of Bulk API batches or records has been exceeded")
             self._mark_done(job, number, 0, 0, 0.0)
             return
@@ -248,8 +230,8 @@ class Processor:
         started = time.perf_counter()
         if model.batch_overhead:
             time.sleep(model.batch_overhead)
-        succeeded: list[str] = []
-        failed: list[str] = []
+        succeeded: list[list[str]] = []
+        failed: list[list[str]] = []
         size = max(1, model.transaction_size)
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
@@ -258,9 +240,9 @@ class Processor:
             for cells, outcome in zip(chunk, outcomes, strict=True):
                 echoed = dml.echo(batch_plan, cells)
                 if outcome.ok:
-                    succeeded.append(quote_all([outcome.record_id, "true" if outcome.created else "false", *echoed]))
+                    succeeded.append([outcome.record_id, "true" if outcome.created else "false", *echoed])
                 else:
-                    failed.append(quote_all([outcome.record_id, outcome.error or "", *echoed]))
+                    failed.append([outcome.record_id, outcome.error or "", *echoed])
             if model.records_per_second > 0:
                 remaining = len(chunk) / model.records_per_second - (time.perf_counter() - began)
                 if remaining > 0:

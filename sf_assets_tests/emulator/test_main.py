@@ -1,0 +1,123 @@
+"""``python -m sf_assets.emulator`` as a process: its printed connection, readiness, signals and persistence."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REQUIRED_KEYS = {
+    "instance_url", "ca_file", "username", "password", "security_token", "client_id", "client_secret", "api_version",
+}  # fmt: skip
+
+
+class Running:
+    """One emulator process and the connection JSON it printed."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "sf_assets.emulator",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--data-dir",
+                str(data_dir),
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        self.connection: dict[str, Any] = json.loads(self.process.stdout.readline())
+        self.session = requests.Session()
+        self.session.trust_env = False
+        self.session.verify = self.connection["ca_file"]
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.session.get(f"{self.connection['instance_url']}{path}", timeout=5, **kwargs)
+
+    def token(self) -> str:
+        c = self.connection
+        response = self.session.post(
+            f"{c['instance_url']}/services/oauth2/token",
+            data={"grant_type": "client_credentials", "client_id": c["client_id"], "client_secret": c["client_secret"]},
+            timeout=5,
+        )
+        return str(response.json()["access_token"])
+
+    def stop(self, signum: int = signal.SIGTERM) -> int:
+        self.session.close()
+        if self.process.poll() is None:
+            self.process.send_signal(signum)
+        return self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def start(tmp_path: Path) -> Iterator[Any]:
+    started: list[Running] = []
+
+    def run() -> Running:
+        process = Running(tmp_path / "org")
+        started.append(process)
+        return process
+
+    yield run
+    for process in started:
+        if process.process.poll() is None:
+            process.process.kill()
+            process.process.wait(timeout=10)
+
+
+def test_prints_connection_json_with_required_keys(start: Any) -> None:
+    org = start()
+    assert set(org.connection) >= REQUIRED_KEYS
+    assert org.connection["instance_url"].startswith("https://127.0.0.1:")
+
+
+def test_writes_connection_json(start: Any, tmp_path: Path) -> None:
+    org = start()
+    assert json.loads((tmp_path / "org" / "connection.json").read_text()) == org.connection
+
+
+def test_is_ready_within_three_seconds(start: Any) -> None:
+    org = start()
+    assert org.get("/services/data/").status_code == 200
+    assert time.monotonic() - org.started < 3
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stops_cleanly_on_signal(start: Any, signum: int) -> None:
+    org = start()
+    assert org.get("/services/data/").status_code == 200
+    assert org.stop(signum) == 0
+
+
+def test_records_persist_across_restart(start: Any) -> None:
+    first = start()
+    loaded = first.session.post(
+        f"{first.connection['instance_url']}/__org__/records/Account",
+        json=[{"Name": "Persistent", "Oracle_Id__c": "ORA-P"}],
+        headers={"Authorization": f"Bearer {first.token()}"},
+        timeout=5,
+    )
+    assert loaded.status_code == 200
+    assert first.stop() == 0
+    second = start()
+    response = second.get(
+        "/services/data/v59.0/query",
+        params={"q": "SELECT Name FROM Account WHERE Oracle_Id__c = 'ORA-P'"},
+        headers={"Authorization": f"Bearer {second.token()}"},
+    )
+    assert [r["Name"] for r in response.json()["records"]] == ["Persistent"]
