@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from . import dml, ids
-from .errors import ApiError, bad_request, not_found
+from .errors import bad_request, not_found
 from .jobs import DELIMITERS, LINE_ENDINGS, TERMINAL, IngestJob, JobFiles, UploadError, not_terminal
 from .schema import Schema
 from .store import Store
@@ -220,9 +220,3 @@ class IngestService:
         next_url = None if done else f"/services/data/v{api_version}/jobs/ingest?queryLocator={start + page_size}"
         records = [{k: v for k, v in j.info().items() if k in _LIST_KEYS} for j in page]
         return {"done": done, "records": records, "nextRecordsUrl": next_url}
-
-    def require(self, job_id: str, states: tuple[str, ...]) -> IngestJob:
-        job = self.get(job_id)
-        if job.state not in states:
-            raise ApiError(400, "INVALIDJOBSTATE", f"Job {job.id} is {job.state}")
-        return job
