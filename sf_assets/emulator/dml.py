@@ -51,6 +51,13 @@ class Plan:
     key: FieldDef | None
     key_index: int | None
 
+    def upsert_key(self, cells: Sequence[str]) -> object | None:
+        """The folded upsert key of a raw CSV row, or None when the row carries none."""
+        if self.key is None or self.key_index is None or self.key_index >= len(cells):
+            return None
+        text = cells[self.key_index]
+        return None if text in ("", NULL_TOKEN) else _fold(self.key, text)
+
     @functools.cached_property
     def number_columns(self) -> tuple[int, ...]:
         return tuple(
@@ -193,7 +200,7 @@ class Engine:
         return rules
 
     def apply(
-        self, batch_plan: Plan, rows: Sequence[list[str]], duplicate_keys: frozenset[str] = frozenset()
+        self, batch_plan: Plan, rows: Sequence[list[str]], duplicate_keys: frozenset[object] = frozenset()
     ) -> list[Outcome]:
         """Applies one batch; returns an outcome per row, in order."""
         work = [_Row(i, cells) for i, cells in enumerate(rows)]
@@ -380,6 +387,7 @@ class Engine:
         )
         tail = tuple(defaults.values())
         name_at = columns.index("Name") if rules.derived_name else -1
+        name_parts = [columns.index(n) for n in ("FirstName", "LastName") if n in changed]
         params = []
         for row in rows:
             values = row.values
@@ -389,11 +397,7 @@ class Engine:
                 out.append(None if value is _CLEAR else value)
             out.extend(tail)
             if name_at >= 0:
-                out[name_at] = " ".join(
-                    str(out[columns.index(n)])
-                    for n in ("FirstName", "LastName")
-                    if n in changed and out[columns.index(n)] is not None
-                )
+                out[name_at] = " ".join(str(out[i]) for i in name_parts if out[i] is not None)
             params.append(tuple(out))
         return sql, params
 

@@ -13,7 +13,7 @@ from . import dml
 from .errors import bad_request, not_found
 from .http import Request, Response, Router
 from .processing import ProcessingModel
-from .rest_api import _cell
+from .values import cell_from_json
 
 if TYPE_CHECKING:
     from .org import LocalOrg
@@ -43,7 +43,7 @@ def register(router: Router, org: LocalOrg) -> None:
             plan = dml.plan(org.schema, obj, header, "insert", None)
         except dml.JobError as error:
             raise bad_request("INVALID_FIELD", str(error)) from error
-        rows = [[_cell(r[k]) if k in r else "" for k in header] for r in records]
+        rows = [[cell_from_json(r[k]) if k in r else "" for k in header] for r in records]
         outcomes = org.engine.apply(plan, rows)
         return Response.json(
             [{"id": o.record_id or None, "success": o.ok, "errors": [o.error] if o.error else []} for o in outcomes]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,13 +24,13 @@ from .http import HttpsServer, Request, Response, Router, serve
 from .ingest import IngestService
 from .limits import Limits
 from .processing import ProcessingModel, Processor
+from .rest_api import SUPPORTED_VERSIONS
 from .schema import Schema
 from .store import Store
 from .tls import ensure_tls
 
 log = logging.getLogger(__name__)
 DEFAULT_API_VERSION = "59.0"
-SUPPORTED_VERSIONS = tuple(f"{v}.0" for v in range(31, 67))
 _VERSIONED = re.compile(r"^/services/(?:data|async)/v(\d+\.\d)(?:/|$)", re.IGNORECASE)
 
 
@@ -79,6 +80,7 @@ class LocalOrg:
         self.tls = ensure_tls(self.data_dir)
         self.router = Router()
         self.counters: dict[str, int] = {"requests": 0, "api_requests": 0}
+        self._counter_lock = threading.Lock()
         for module in (login_api, rest_api, bulk2_api, operator_api):
             module.register(self.router, self)
         self._server: HttpsServer | None = None
@@ -176,8 +178,13 @@ class LocalOrg:
 
     # -- request pipeline ----------------------------------------------------------------------------
 
+    def _count(self, name: str) -> None:
+        # Connections run on their own threads; += on a shared dict would lose counts.
+        with self._counter_lock:
+            self.counters[name] += 1
+
     def __call__(self, request: Request) -> Response:
-        self.counters["requests"] += 1
+        self._count("requests")
         versioned = _VERSIONED.match(request.path)
         if versioned and versioned.group(1) not in SUPPORTED_VERSIONS:
             raise not_found()
@@ -189,7 +196,7 @@ class LocalOrg:
         self.sessions.validate(token)
         if not self.limits.consume("DailyApiRequests"):
             raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
-        self.counters["api_requests"] += 1
+        self._count("api_requests")
         try:
             response = handler(request)
         except ApiError as error:

@@ -128,15 +128,16 @@ class Processor:
     # -- splitting ---------------------------------------------------------------------------------
 
     def _split(self, job: IngestJob) -> None:
-        if job.state != "UploadComplete":
-            return
+        with self.service.lock:
+            # Checked under the lock: an abort between the check and the change must win.
+            if job.state != "UploadComplete":
+                return
+            job.state = "InProgress"
+            self.service.save(job)
         files = self.service.files(job)
         files.root.mkdir(parents=True, exist_ok=True)
         obj = self.service.schema.get(job.object)
         assert obj is not None
-        with self.service.lock:
-            job.state = "InProgress"
-            self.service.save(job)
         rows = files.rows(job.delimiter)
         try:
             header = next(rows, None)
@@ -151,7 +152,6 @@ class Processor:
             self._fail_unsplit(job, error)
             return
         self._plans[job.id] = batch_plan
-        key_index = batch_plan.key_index
         seen: set[object] = set()
         duplicates: set[object] = set()
         count = 0
@@ -160,11 +160,10 @@ class Processor:
                 with files.batch_path(number).open("w", encoding="utf-8", newline="") as handle:
                     csv.writer(handle).writerows(chunk)
                 count = number + 1
-                if key_index is not None:
-                    assert batch_plan.key is not None
+                if batch_plan.key is not None:
                     for row in chunk:
-                        if key_index < len(row) and row[key_index] not in ("", "#N/A"):
-                            key = dml._fold(batch_plan.key, row[key_index])
+                        key = batch_plan.upsert_key(row)
+                        if key is not None:
                             (duplicates if key in seen else seen).add(key)
         except _UNREADABLE as error:
             self._fail_unsplit(job, error)
@@ -236,7 +235,7 @@ class Processor:
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             began = time.perf_counter()
-            outcomes = self.engine.apply(batch_plan, chunk, duplicates)  # type: ignore[arg-type]
+            outcomes = self.engine.apply(batch_plan, chunk, duplicates)
             for cells, outcome in zip(chunk, outcomes, strict=True):
                 echoed = dml.echo(batch_plan, cells)
                 if outcome.ok:

@@ -13,7 +13,7 @@ from .http import Request, Response, Router, public
 from .schema import ObjectDef
 from .soql import compile_soql
 from .store import quote
-from .values import NULL_TOKEN
+from .values import cell_from_json
 
 if TYPE_CHECKING:
     from .org import LocalOrg
@@ -21,21 +21,13 @@ if TYPE_CHECKING:
 _V = r"/services/data/v(?P<version>\d+\.\d)"
 _RELEASES = ("Winter", "Spring", "Summer")
 QUERY_PAGE_SIZE = 2000
+SUPPORTED_VERSIONS = tuple(f"{v}.0" for v in range(31, 67))
 
 
 def _release_label(version: str) -> str:
     # v20.0 was Winter '11; three releases a year since.
     number = int(float(version)) - 20
     return f"{_RELEASES[number % 3]} '{11 + number // 3:02d}"
-
-
-def _cell(value: Any) -> str:
-    """A JSON field value as a CSV cell, so REST writes share the Bulk API's validation."""
-    if value is None:
-        return NULL_TOKEN
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def _record_error(text: str) -> dict[str, Any]:
@@ -77,8 +69,6 @@ def register(router: Router, org: LocalOrg) -> None:
 
     @public
     def versions(request: Request) -> Response:
-        from .org import SUPPORTED_VERSIONS
-
         return Response.json(
             [{"label": _release_label(v), "url": f"/services/data/v{v}", "version": v} for v in SUPPORTED_VERSIONS]
         )
@@ -131,7 +121,7 @@ def register(router: Router, org: LocalOrg) -> None:
             raise ApiError(
                 400, "INVALID_FIELD", f"No such column '{bad}' on sobject of type {obj.name}", fields=[]
             ) from error
-        outcome = org.engine.apply(plan, [[_cell(v) for v in fields.values()]])[0]
+        outcome = org.engine.apply(plan, [[cell_from_json(v) for v in fields.values()]])[0]
         if outcome.error:
             detail = _record_error(outcome.error)
             status = 404 if detail["errorCode"] == "INVALID_CROSS_REFERENCE_KEY" else 400

@@ -9,6 +9,7 @@ import datetime as dt
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from . import ids
 from .schema import FieldDef
@@ -37,6 +38,15 @@ class RecordError(Exception):
     def __str__(self) -> str:
         tail = ",".join(self.fields) + " --" if self.fields else "--"
         return f"{self.code}:{self.message}:{tail}"
+
+
+def cell_from_json(value: Any) -> str:
+    """A JSON field value as a CSV cell, so REST writes share the Bulk API's validation."""
+    if value is None:
+        return NULL_TOKEN
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def deserialize_error(value: str, column: int, xsd_type: str, field: FieldDef) -> RecordError:

@@ -200,3 +200,9 @@ def test_aborting_a_completed_job_is_refused(sf: Salesforce) -> None:
     assert raised.value.content == [
         {"errorCode": "INVALIDJOBSTATE", "message": "Aborting already Completed Job not allowed"}
     ]
+
+
+def test_contact_name_is_derived_from_first_and_last_name(sf: Salesforce) -> None:
+    _ingest(sf, "Contact", "insert", "FirstName,LastName\nAda,Lovelace\n,Hopper\n")
+    names = [r["Name"] for r in sf.query("SELECT Name FROM Contact ORDER BY LastName")["records"]]
+    assert names == ["Hopper", "Ada Lovelace"]

@@ -10,22 +10,15 @@ import json
 import re
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from sf_assets.emulator import LocalOrg
 
+from .reference import RECORDED_DIR, SKIP_REASON
 
-def _recorded_dir() -> Path | None:
-    for reference in (Path(__file__).resolve().parents[3] / "shared" / "reference", Path("/work/shared/reference")):
-        if (reference / "recorded" / "bulk2").is_dir():
-            return reference / "recorded" / "bulk2"
-    return None
-
-
-RECORDED = _recorded_dir()
+RECORDED = RECORDED_DIR / "bulk2" if RECORDED_DIR else None
 _QUOTED = re.compile(r'"(?:[^"]|"")*"')
 
 
@@ -129,7 +122,7 @@ ORDERED = {"jobs_create_200.json", "jobs_update_close_200.json", "jobs_get_job_i
 
 def _recorded_files() -> list[Any]:
     if RECORDED is None:
-        return [pytest.param("", marks=pytest.mark.skip(reason="../shared/reference is not beside the clone"))]
+        return [pytest.param("", marks=pytest.mark.skip(reason=SKIP_REASON))]
     return [p.name for p in sorted(RECORDED.glob("jobs_*.json"))]
 
 
@@ -167,5 +160,5 @@ def test_response_has_recorded_shape(org: LocalOrg, org_session: Any, name: str)
 
 def test_every_recorded_call_has_a_scenario() -> None:
     if RECORDED is None:
-        pytest.skip("../shared/reference is not beside the clone")
+        pytest.skip(SKIP_REASON)
     assert {p.name for p in RECORDED.glob("jobs_*.json")} <= set(SCENARIOS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,12 +11,15 @@ from simple_salesforce.exceptions import SalesforceMalformedRequest, SalesforceR
 
 from sf_assets.emulator import LocalOrg
 
+from .reference import RECORDED_DIR, SKIP_REASON
 
-def _reference_dir() -> Path | None:
-    for candidate in (Path(__file__).resolve().parents[3] / "shared" / "reference", Path("/work/shared/reference")):
-        if (candidate / "recorded").is_dir():
-            return candidate
-    return None
+
+@pytest.fixture(params=["Account", "Contact"])
+def recorded_describe(request: pytest.FixtureRequest) -> tuple[str, dict[str, Any]]:
+    """An object name and its describe payload as recorded from a real org."""
+    if RECORDED_DIR is None:
+        pytest.skip(SKIP_REASON)
+    return request.param, json.loads((RECORDED_DIR / f"describe_{request.param}.json").read_text())
 
 
 def _auth(org: LocalOrg) -> dict[str, str]:
@@ -51,25 +53,17 @@ def test_daily_api_requests_remaining_decreases(org: LocalOrg, org_session: Any)
     assert second < first
 
 
-@pytest.mark.parametrize("sobject", ["Account", "Contact"])
-def test_describe_has_recorded_keys(sf: Salesforce, sobject: str) -> None:
-    reference = _reference_dir()
-    if reference is None:
-        pytest.skip("../shared/reference is not beside the clone")
-    recorded = json.loads((reference / "recorded" / f"describe_{sobject}.json").read_text())
+def test_describe_has_recorded_keys(sf: Salesforce, recorded_describe: tuple[str, dict[str, Any]]) -> None:
+    sobject, recorded = recorded_describe
     # describe_Account.json was recorded at v48.0, before three keys that newer recordings (and v59.0) carry.
-    newer_keys = set().union(*(json.loads(p.read_text()).keys() for p in (reference / "recorded").glob("describe_*")))
+    newer_keys = set().union(*(json.loads(p.read_text()).keys() for p in RECORDED_DIR.glob("describe_*")))
     described = getattr(sf, sobject).describe()
     assert set(recorded) <= set(described)
     assert set(described) - set(recorded) <= newer_keys
 
 
-@pytest.mark.parametrize("sobject", ["Account", "Contact"])
-def test_describe_fields_have_recorded_keys(sf: Salesforce, sobject: str) -> None:
-    reference = _reference_dir()
-    if reference is None:
-        pytest.skip("../shared/reference is not beside the clone")
-    recorded = json.loads((reference / "recorded" / f"describe_{sobject}.json").read_text())
+def test_describe_fields_have_recorded_keys(sf: Salesforce, recorded_describe: tuple[str, dict[str, Any]]) -> None:
+    sobject, recorded = recorded_describe
     described = getattr(sf, sobject).describe()
     recorded_field_keys = set().union(*(f.keys() for f in recorded["fields"]))
     described_field_keys = set().union(*(f.keys() for f in described["fields"]))
