@@ -11,9 +11,6 @@ The second run upserts the same keys, so it measures the update path.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,16 +31,10 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=2)
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-org-"))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    org = subprocess.Popen(
-        [sys.executable, "-m", "sf_assets.emulator", "--data-dir", str(data_dir), "--parallel-batches", "1"],
-        stdout=subprocess.PIPE,
-        env=env,
-    )
-    try:
-        os.sched_setaffinity(org.pid, {0})
-        assert org.stdout is not None
-        connection = json.loads(org.stdout.readline())
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from org_process import org_process
+
+    with org_process(data_dir, "--parallel-batches", "1", cores={0}) as connection:
         session = requests.Session()
         session.trust_env = False
         session.verify = connection["ca_file"]
@@ -72,9 +63,6 @@ def main() -> int:
                 f"{len(body) / 1e6:.1f} MB, upload {uploaded - started:.2f} s, processing {seconds:.2f} s "
                 f"({args.records / seconds:,.0f} records/s on one core), wall {done - started:.2f} s"
             )
-    finally:
-        org.terminate()
-        org.wait(timeout=10)
     return 0
 
 

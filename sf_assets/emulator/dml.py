@@ -1,26 +1,28 @@
 """Record-level DML as Bulk API ingest applies it: insert, update, upsert, delete and hardDelete.
 
-A batch of CSV rows is validated row by row, parent relationships and upsert keys are looked up in
-one query per batch, and the surviving rows are written in one SQLite transaction. Every row gets
-an :class:`Outcome`; nothing is dropped.
+A batch of CSV rows is worked column by column: each column is converted in one pass, parent
+relationships and upsert keys are looked up in one query per 900 keys, and the surviving rows are
+written in one SQLite transaction, one statement per run of rows that give the same fields. Every
+row gets an outcome; nothing is dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 import sqlite3
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 from . import ids
 from .schema import FieldDef, ObjectDef, Schema
 from .store import Store, quote
-from .values import NULL_TOKEN, Converter, RecordError, converter, java_double, now_datetime
+from .values import CLEAR, NULL_TOKEN, ColumnConverter, RecordError, java_double, now_datetime
 
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
-_CLEAR = object()  # a cell of #N/A: set the field to null
 _SQL_CHUNK = 900  # stays under SQLite's host-parameter limit on every build
+_NOTHING = object()
 
 
 class JobError(Exception):
@@ -34,7 +36,7 @@ class Column:
     index: int
     header: str
     field: FieldDef
-    convert: Converter
+    convert: ColumnConverter
     parent: ObjectDef | None = None
     parent_field: FieldDef | None = None
 
@@ -57,6 +59,21 @@ class Plan:
             return None
         text = cells[self.key_index]
         return None if text in ("", NULL_TOKEN) else _fold(self.key, text)
+
+    def upsert_keys(self, cells: Iterable[str]) -> list[object]:
+        """The folded upsert keys of raw key cells, leaving out cells that carry none."""
+        key = self.key
+        assert key is not None
+        return [_fold(key, text) for text in cells if text not in ("", NULL_TOKEN)]
+
+    @functools.cached_property
+    def batchable(self) -> bool:
+        """Whether a batch's transactions may be applied in one engine call: none of them can see what
+        an earlier one wrote. Deletes (an Id twice fails the second time) and relationships to the
+        job's own object (a parent created by an earlier transaction) cannot."""
+        if self.operation in ("delete", "hardDelete"):
+            return False
+        return all(c.parent is None or c.parent.name != self.obj.name for c in self.columns)
 
     @functools.cached_property
     def number_columns(self) -> tuple[int, ...]:
@@ -99,7 +116,7 @@ def plan(schema: Schema, obj: ObjectDef, header: Sequence[str], operation: str, 
             raise JobError(f"InvalidBatch : Field name not found : {name}")
         if target.name == "Id":
             id_index = index
-        columns.append(Column(index, name, target, converter(target, index)))
+        columns.append(Column(index, name, target, ColumnConverter(target, index)))
     key = key_index = None
     if operation == "upsert":
         key = obj.field(external_id or "")
@@ -135,7 +152,7 @@ def _relationship_column(schema: Schema, obj: ObjectDef, index: int, name: str) 
             f"InvalidBatch : Field name provided, {parent_field.name} is not an External ID or indexed field "
             f"for {parent.name}"
         )
-    return Column(index, name, reference, converter(parent_field, index), parent, parent_field)
+    return Column(index, name, reference, ColumnConverter(parent_field, index), parent, parent_field)
 
 
 @dataclass(frozen=True)
@@ -168,14 +185,84 @@ class _Rules:
         )
 
 
-@dataclass
-class _Row:
-    index: int
-    cells: list[str]
-    values: dict[str, object] = field(default_factory=dict)  # field name -> value or _CLEAR
-    record_id: str = ""
-    existing: tuple[object, ...] | None = None
-    error: str | None = None
+class Results:
+    """The outcome of every row of one engine call, kept as columns (a batch has 10,000 rows)."""
+
+    def __init__(self, record_ids: list[str], created: list[bool], errors: list[str | None]) -> None:
+        self.record_ids = record_ids
+        self.created = created
+        self.errors = errors
+
+    @property
+    def failed(self) -> int:
+        return len(self.errors) - self.errors.count(None)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+    def __getitem__(self, index: int) -> Outcome:
+        error = self.errors[index]
+        return Outcome(self.record_ids[index], self.created[index], error)
+
+    def __iter__(self) -> Iterator[Outcome]:
+        return map(Outcome, self.record_ids, self.created, self.errors)
+
+
+class _Work:
+    """The rows of one engine call and what is known about each, column by column.
+
+    ``values`` maps a field name to one value per row: None where the cell was empty (the field is
+    left unchanged), CLEAR for ``#N/A``. Rows keep their first error; later steps skip them.
+    """
+
+    def __init__(self, batch_plan: Plan, rows: Sequence[Sequence[str]]) -> None:
+        self.plan = batch_plan
+        self.rows = rows
+        self.size = len(rows)
+        self.errors: list[str | None] = [None] * self.size
+        self.record_ids: list[str] = [""] * self.size
+        self.existing: list[bool] = [False] * self.size
+        self.values: dict[str, list[object]] = {}
+        self.stored_keys: dict[int, object] = {}  # row -> the matched record's key value, as stored
+        width = len(batch_plan.header)
+        self.cells: Sequence[Sequence[str]] = rows
+        if any(len(cells) != width for cells in rows):
+            blank = [""] * width
+            for index, cells in enumerate(rows):
+                if len(cells) != width:
+                    self.errors[index] = str(
+                        RecordError("INVALID_FIELD", f"Record has {len(cells)} fields but the header has {width}")
+                    )
+            # Failed rows are padded so that columns line up; their cells are never used.
+            self.cells = [cells if len(cells) == width else blank for cells in rows]
+
+    def column(self, index: int) -> list[str]:
+        return list(map(operator.itemgetter(index), self.cells))
+
+    def live(self, indexes: Iterable[int] | None = None) -> list[int]:
+        errors = self.errors
+        if indexes is None:
+            return [i for i, error in enumerate(errors) if error is None]
+        return [i for i in indexes if errors[i] is None]
+
+    def fail(self, index: int, error: RecordError | str) -> None:
+        if self.errors[index] is None:
+            self.errors[index] = str(error)
+
+    def field_order(self, index: int) -> list[str]:
+        """The row's given fields in the order Salesforce lists them in errors: its columns in CSV
+        order, then the parents its relationship columns set."""
+        cells = self.rows[index]
+        names = [c.field.name for c in self.plan.columns if c.parent is None and cells[c.index] != ""]
+        for c in self.plan.columns:
+            if c.parent is not None and cells[c.index] != "" and c.field.name not in names:
+                names.append(c.field.name)
+        return names
+
+    def results(self) -> Results:
+        errors = self.errors
+        created = [error is None and not existing for error, existing in zip(errors, self.existing, strict=True)]
+        return Results(self.record_ids, created, errors)
 
 
 class Engine:
@@ -200,66 +287,62 @@ class Engine:
         return rules
 
     def apply(
-        self, batch_plan: Plan, rows: Sequence[list[str]], duplicate_keys: frozenset[object] = frozenset()
-    ) -> list[Outcome]:
-        """Applies one batch; returns an outcome per row, in order."""
-        work = [_Row(i, cells) for i, cells in enumerate(rows)]
-        width = len(batch_plan.header)
-        for row in work:
-            if len(row.cells) != width:
-                row.error = str(
-                    RecordError("INVALID_FIELD", f"Record has {len(row.cells)} fields but the header has {width}")
-                )
+        self,
+        batch_plan: Plan,
+        rows: Sequence[Sequence[str]],
+        duplicate_keys: frozenset[object] = frozenset(),
+        transaction_size: int = 0,
+    ) -> Results:
+        """Applies rows as consecutive transactions of ``transaction_size`` (0: one); returns an
+        outcome per row, in order.
+
+        Rows are looked up and written together, which gives each row the outcome it gets when its
+        transactions run one after another as long as ``batch_plan.batchable`` holds; a unique-value
+        collision replays the writes transaction by transaction and row by row.
+        """
+        work = _Work(batch_plan, rows)
         if batch_plan.operation in ("delete", "hardDelete"):
-            self._delete(batch_plan, [r for r in work if r.error is None])
+            self._delete(work)
         else:
-            self._parse(batch_plan, work)
-            self._resolve_parents(batch_plan, work)
-            self._match(batch_plan, work, duplicate_keys)
-            self._write(batch_plan, [r for r in work if r.error is None])
-        return [
-            Outcome(r.record_id, False, r.error) if r.error else Outcome(r.record_id, r.existing is None) for r in work
-        ]
+            self._parse(work)
+            self._resolve_parents(work)
+            self._match(work, duplicate_keys)
+            self._write(work, transaction_size or max(1, work.size))
+        return work.results()
 
     # -- parsing -----------------------------------------------------------------------------------
 
-    def _parse(self, batch_plan: Plan, work: list[_Row]) -> None:
-        for row in work:
-            if row.error:
-                continue
-            try:
-                for column in batch_plan.columns:
-                    text = row.cells[column.index]
-                    if text == "":
-                        continue
-                    if text == NULL_TOKEN:
-                        row.values[column.header if column.parent else column.field.name] = _CLEAR
-                    elif column.parent is None:
-                        row.values[column.field.name] = column.convert(text)
-                    else:
-                        row.values[column.header] = column.convert(text)
-            except RecordError as error:
-                row.error = str(error)
+    def _parse(self, work: _Work) -> None:
+        for column in work.plan.columns:
+            values, errors = column.convert(work.column(column.index))
+            for index, error in errors.items():
+                work.fail(index, error)
+            if column.parent is None:
+                work.values[column.field.name] = values
+            else:
+                work.values[column.header] = values
 
-    def _resolve_parents(self, batch_plan: Plan, work: list[_Row]) -> None:
-        for column in batch_plan.columns:
+    def _resolve_parents(self, work: _Work) -> None:
+        errors = work.errors
+        for column in work.plan.columns:
             if column.parent is None or column.parent_field is None:
                 continue
-            wanted = {r.values[column.header] for r in work if not r.error and column.header in r.values}
-            wanted.discard(_CLEAR)
+            given = work.values.pop(column.header)
+            wanted = {v for v, error in zip(given, errors, strict=True) if error is None and v is not None}
+            wanted.discard(CLEAR)
             found = self._lookup(column.parent, column.parent_field, wanted)
-            for row in work:
-                value = row.values.pop(column.header, None)
-                if row.error or value is None:
+            target = work.values.setdefault(column.field.name, [None] * work.size)
+            for index, value in enumerate(given):
+                if value is None or errors[index] is not None:
                     continue
-                if value is _CLEAR:
-                    row.values[column.field.name] = _CLEAR
+                if value is CLEAR:
+                    target[index] = CLEAR
                     continue
                 matches = found.get(_fold(column.parent_field, value), [])
                 if len(matches) == 1:
-                    row.values[column.field.name] = matches[0][0]
+                    target[index] = matches[0][0]
                 elif not matches:
-                    row.error = str(
+                    errors[index] = str(
                         RecordError(
                             "INVALID_FIELD",
                             f"Foreign key external ID: {value} not found for field {column.parent_field.name} "
@@ -267,12 +350,12 @@ class Engine:
                         )
                     )
                 else:
-                    row.error = str(_duplicate_external_id(column.parent_field, [m[0] for m in matches]))
+                    errors[index] = str(_duplicate_external_id(column.parent_field, [m[0] for m in matches]))
 
     def _lookup(
         self, obj: ObjectDef, key: FieldDef, values: Iterable[object]
     ) -> dict[object, list[tuple[object, ...]]]:
-        """Finds live records by a key field; returns folded key -> [(Id, IsDeleted), ...]."""
+        """Finds live records by a key field; returns folded key -> [(Id, IsDeleted, stored key), ...]."""
         found: dict[object, list[tuple[object, ...]]] = {}
         keys = list(values)
         collate = "" if key.case_sensitive or key.name == "Id" else " COLLATE NOCASE"
@@ -285,90 +368,157 @@ class Engine:
             )
             if key.name != "Id":
                 sql += " AND IsDeleted = 0"
-            for record_id, deleted, value in self.store.query(sql, chunk):
-                found.setdefault(_fold(key, value), []).append((record_id, deleted))
+            rows = self.store.query(sql, chunk)
+            for folded, row in zip(_fold_all(key, [row[2] for row in rows]), rows, strict=True):
+                found.setdefault(folded, []).append(row)
         return found
 
     # -- matching ----------------------------------------------------------------------------------
 
-    def _match(self, batch_plan: Plan, work: list[_Row], duplicate_keys: frozenset[str]) -> None:
-        obj = batch_plan.obj
-        live = [r for r in work if not r.error]
+    def _match(self, work: _Work, duplicate_keys: frozenset[object]) -> None:
+        batch_plan = work.plan
+        errors = work.errors
         if batch_plan.operation == "insert":
-            for row in live:
-                if "Id" in row.values:
-                    row.error = str(
-                        RecordError("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ("Id",))
-                    )
+            given = work.values.get("Id")
+            if given is not None:
+                message = str(
+                    RecordError("INVALID_FIELD_FOR_INSERT_UPDATE", "cannot specify Id in an insert call", ("Id",))
+                )
+                for index, value in enumerate(given):
+                    if value is not None and errors[index] is None:
+                        errors[index] = message
             return
         if batch_plan.operation == "update":
-            key = obj.field("Id")
-            assert key is not None
-            keyed = {}
-            for row in live:
-                value = row.values.get("Id")
-                if value is None or value is _CLEAR:
-                    row.error = str(RecordError("MISSING_ARGUMENT", "Id not specified in an update call"))
-                else:
-                    keyed[row.index] = value
+            key = batch_plan.obj.field("Id")
+            missing = str(RecordError("MISSING_ARGUMENT", "Id not specified in an update call"))
         else:
             key = batch_plan.key
             assert key is not None
-            keyed = {}
-            for row in live:
-                value = row.values.get(key.name)
-                if value is None or value is _CLEAR:
-                    row.error = str(RecordError("MISSING_ARGUMENT", f"{key.name} not specified"))
-                elif _fold(key, value) in duplicate_keys:
-                    row.error = str(RecordError("DUPLICATE_VALUE", f"Duplicate external id specified: {value}"))
-                else:
-                    keyed[row.index] = value
-        found = self._lookup(obj, key, keyed.values())
-        for row in live:
-            if row.error or row.index not in keyed:
+            missing = str(RecordError("MISSING_ARGUMENT", f"{key.name} not specified"))
+        assert key is not None
+        given = work.values.get(key.name) or [None] * work.size
+        keyed: list[int] = []
+        raw: list[object] = []
+        for index in work.live():
+            value = given[index]
+            if value is None or value is CLEAR:
+                errors[index] = missing
+            else:
+                keyed.append(index)
+                raw.append(value)
+        folded = _fold_all(key, raw)
+        if batch_plan.operation == "upsert" and duplicate_keys:
+            for index, value, folded_value in zip(keyed, raw, folded, strict=True):
+                if folded_value in duplicate_keys:
+                    errors[index] = str(RecordError("DUPLICATE_VALUE", f"Duplicate external id specified: {value}"))
+        found = self._lookup(batch_plan.obj, key, raw)
+        by_id = key.name == "Id"
+        must_exist = batch_plan.operation == "update" or by_id
+        for index, folded_value in zip(keyed, folded, strict=True):
+            if errors[index] is not None:
                 continue
-            matches = found.get(_fold(key, keyed[row.index]), [])
-            if key.name == "Id" and matches and matches[0][1]:
-                row.error = str(RecordError("ENTITY_IS_DELETED", "entity is deleted"))
+            matches = found.get(folded_value)
+            if not matches:
+                if must_exist:
+                    errors[index] = str(RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"))
+            elif by_id and matches[0][1]:
+                errors[index] = str(RecordError("ENTITY_IS_DELETED", "entity is deleted"))
             elif len(matches) > 1:
-                row.error = str(_duplicate_external_id(key, [m[0] for m in matches]))
-            elif matches:
-                row.record_id = str(matches[0][0])
-                row.existing = matches[0]
-            elif batch_plan.operation == "update" or key.name == "Id":
-                row.error = str(RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"))
+                errors[index] = str(_duplicate_external_id(key, [m[0] for m in matches]))
+            else:
+                work.record_ids[index] = str(matches[0][0])
+                work.existing[index] = True
+                work.stored_keys[index] = matches[0][2]
+
+    # -- checking ----------------------------------------------------------------------------------
+
+    def _check(self, work: _Work, rules: _Rules, indexes: list[int], *, creating: bool) -> None:
+        """Fails rows that set read-only fields or leave required ones empty."""
+        values = work.values
+        closed = rules.not_createable if creating else rules.not_updateable
+        blocked = set()
+        for name in values:
+            if name in closed:
+                given = values[name]
+                blocked.update(i for i in indexes if given[i] is not None)
+        for index in sorted(blocked):
+            names = tuple(n for n in work.field_order(index) if n in closed)
+            work.fail(
+                index,
+                RecordError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {', '.join(names)}. Please check the security settings of "
+                    "this field and verify that it is read/write for your profile or permission set.",
+                    names,
+                ),
+            )
+        missing: dict[int, list[str]] = {}
+        if creating:
+            for name in rules.required:
+                given = values.get(name)
+                if given is not None and None not in given and CLEAR not in given:
+                    continue
+                for index in indexes:
+                    if given is None or given[index] is None or given[index] is CLEAR:
+                        missing.setdefault(index, []).append(name)
+        else:
+            for name in values:
+                if name in rules.not_nillable and CLEAR in values[name]:
+                    given = values[name]
+                    missing.update((i, []) for i in indexes if given[i] is CLEAR)
+            for index in missing:
+                missing[index] = [
+                    n for n in work.field_order(index) if n in rules.not_nillable and values[n][index] is CLEAR
+                ]
+        for index in sorted(missing):
+            names = tuple(missing[index])
+            work.fail(
+                index,
+                RecordError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(names)}]", names),
+            )
 
     # -- writing -----------------------------------------------------------------------------------
 
-    def _write(self, batch_plan: Plan, rows: list[_Row]) -> None:
-        obj = batch_plan.obj
+    def _write(self, work: _Work, transaction_size: int) -> None:
+        obj = work.plan.obj
         rules = self.rules(obj)
-        inserts = [r for r in rows if r.existing is None]
-        updates = [r for r in rows if r.existing is not None]
-        for row in inserts:
-            row.error = _check_fields(rules, row, creating=True)
-        for row in updates:
-            row.error = _check_fields(rules, row, creating=False)
-        inserts = [r for r in inserts if r.error is None]
-        updates = [r for r in updates if r.error is None]
-        for row, record_id in zip(inserts, self.ids.many(obj.key_prefix, len(inserts)), strict=True):
-            row.record_id = record_id
+        live = work.live()
+        existing = work.existing
+        self._check(work, rules, [i for i in live if not existing[i]], creating=True)
+        self._check(work, rules, [i for i in live if existing[i]], creating=False)
+        live = work.live(live)
+        inserts = [i for i in live if not existing[i]]
+        updates = [i for i in live if existing[i]]
+        new_ids = self.ids.many(obj.key_prefix, len(inserts))
+        for index, record_id in zip(inserts, new_ids, strict=True):
+            work.record_ids[index] = record_id
         stamp = now_datetime()
-        changed = list(dict.fromkeys(c.field.name for c in batch_plan.columns if c.field.name != "Id"))
-        insert_sql, insert_params = self._inserts(obj, rules, changed, inserts, stamp)
-        update_sql, update_params = self._updates(obj, rules, changed, updates, stamp)
+        changed = list(dict.fromkeys(c.field.name for c in work.plan.columns if c.field.name != "Id"))
+        columns = {name: _nulls_for_clear(work.values[name]) for name in changed}
+        insert_sql, insert_params = self._inserts(obj, rules, changed, columns, inserts, new_ids, stamp)
+        update_runs = self._updates(work, rules, changed, columns, updates, stamp)
         try:
             with self.store.transaction() as conn:
                 if insert_params:
                     conn.executemany(insert_sql, insert_params)
-                if update_params:
-                    conn.executemany(update_sql, update_params)
+                for sql, _, params in update_runs:
+                    conn.executemany(sql, params)
         except sqlite3.IntegrityError:
             # Rare: a unique field collides. Redo row by row to fail only the colliding rows.
-            self._write_one_by_one(obj, insert_sql, update_sql, inserts, insert_params, updates, update_params)
+            statements = {i: (insert_sql, p) for i, p in zip(inserts, insert_params, strict=True)}
+            for sql, indexes, params in update_runs:
+                statements.update((i, (sql, p)) for i, p in zip(indexes, params, strict=True))
+            self._write_one_by_one(work, statements, set(inserts), transaction_size)
 
     def _inserts(
-        self, obj: ObjectDef, rules: _Rules, changed: list[str], rows: list[_Row], stamp: str
+        self,
+        obj: ObjectDef,
+        rules: _Rules,
+        changed: list[str],
+        columns: dict[str, list[object]],
+        rows: list[int],
+        record_ids: list[str],
+        stamp: str,
     ) -> tuple[str, list[tuple[object, ...]]]:
         """Only the columns with values are written; SQLite leaves the rest null."""
         user = self.user_id
@@ -380,84 +530,116 @@ class Engine:
         if rules.derived_name:
             defaults["Name"] = ""
         defaults = {k: v for k, v in defaults.items() if obj.field(k) is not None and k not in changed}
-        columns = ["Id", *changed, *defaults]
+        bound = [name for name in changed if not (rules.derived_name and name == "Name")]
+        slot = {name: f"?{number}" for number, name in enumerate(bound, start=2)}
+        expressions = {"Id": "?1", **slot, **{k: _literal(v) for k, v in defaults.items()}}
+        if rules.derived_name:
+            # Person objects show FirstName and LastName joined by a space, skipping whichever is null.
+            parts = [slot[n] for n in ("FirstName", "LastName") if n in slot]
+            if len(parts) == 2:
+                expressions["Name"] = f"COALESCE({parts[0]} || ' ' || {parts[1]}, {parts[0]}, {parts[1]}, '')"
+            else:
+                expressions["Name"] = f"COALESCE({parts[0]}, '')" if parts else "''"
         sql = (
-            f"INSERT INTO {quote(obj.name)} ({', '.join(quote(c) for c in columns)}) "
-            f"VALUES ({', '.join('?' * len(columns))})"
+            f"INSERT INTO {quote(obj.name)} ({', '.join(quote(c) for c in expressions)}) "
+            f"VALUES ({', '.join(expressions.values())})"
         )
-        tail = tuple(defaults.values())
-        name_at = columns.index("Name") if rules.derived_name else -1
-        name_parts = [columns.index(n) for n in ("FirstName", "LastName") if n in changed]
-        params = []
-        for row in rows:
-            values = row.values
-            out = [row.record_id]
-            for name in changed:
-                value = values.get(name)
-                out.append(None if value is _CLEAR else value)
-            out.extend(tail)
-            if name_at >= 0:
-                out[name_at] = " ".join(str(out[i]) for i in name_parts if out[i] is not None)
-            params.append(tuple(out))
+        params = list(zip(record_ids, *(_pick(columns[name], rows) for name in bound), strict=True))
         return sql, params
 
     def _updates(
-        self, obj: ObjectDef, rules: _Rules, changed: list[str], rows: list[_Row], stamp: str
-    ) -> tuple[str, list[tuple[object, ...]]]:
-        """Each column is set only where the row has a value; an empty cell leaves the field unchanged."""
-        sets = [f"{quote(name)} = CASE WHEN ? THEN ? ELSE {quote(name)} END" for name in changed]
+        self,
+        work: _Work,
+        rules: _Rules,
+        changed: list[str],
+        columns: dict[str, list[object]],
+        rows: list[int],
+        stamp: str,
+    ) -> list[tuple[str, list[int], list[tuple[object, ...]]]]:
+        """Statements for runs of consecutive rows that give the same fields, in row order.
+
+        An empty cell leaves its field unchanged, so each shape of row has its own SET list.
+        """
+        if not rows:
+            return []
+        obj = work.plan.obj
+        given = work.values
+        settable = [name for name in changed if not (rules.derived_name and name == "Name")]
+        picked = [_pick(columns[name], rows) for name in settable]
+        ids_of = [work.record_ids[i] for i in rows]
+        # A #N/A cell is given (it clears the field); only an empty cell leaves the field out.
+        raw = [_pick(given[name], rows) for name in settable]
+        key = work.plan.key
+        if key is not None and key.name in settable:
+            # Writing a key its record already holds, byte for byte, changes nothing but costs an
+            # index update; leaving it out of the SET list is the common upsert shape.
+            at = settable.index(key.name)
+            stored = work.stored_keys
+            raw[at] = [None if stored.get(i, _NOTHING) == v else v for i, v in zip(rows, raw[at], strict=True)]
+        if all(None not in column for column in raw):
+            shapes: list[tuple[bool, ...]] = [tuple(True for _ in settable)] * len(rows)
+        else:
+            shapes = list(zip(*([v is not None for v in column] for column in raw), strict=True))
+        runs: list[tuple[str, list[int], list[tuple[object, ...]]]] = []
+        start = 0
+        for end in range(1, len(rows) + 1):
+            if end < len(rows) and shapes[end] == shapes[start]:
+                continue
+            shape = shapes[start]
+            names = [name for name, flag in zip(settable, shape, strict=True) if flag]
+            chosen = [column[start:end] for column, flag in zip(picked, shape, strict=True) if flag]
+            params = list(zip(ids_of[start:end], *chosen, strict=True))
+            runs.append((self._update_sql(obj, rules, names, stamp), rows[start:end], params))
+            start = end
+        return runs
+
+    def _update_sql(self, obj: ObjectDef, rules: _Rules, names: list[str], stamp: str) -> str:
+        slot = {name: f"?{number}" for number, name in enumerate(names, start=2)}
+        sets = [f"{quote(name)} = {placeholder}" for name, placeholder in slot.items()]
         if rules.derived_name:
-            sets.append(
-                "Name = TRIM(COALESCE(CASE WHEN ? THEN ? ELSE FirstName END, '') || ' ' || "
-                "COALESCE(CASE WHEN ? THEN ? ELSE LastName END, ''))"
-            )
-        sets += ["LastModifiedDate = ?", "LastModifiedById = ?", "SystemModstamp = ?"]
-        sql = f"UPDATE {quote(obj.name)} SET {', '.join(sets)} WHERE Id = ?"
-        name_parts = ("FirstName", "LastName") if rules.derived_name else ()
-        params = []
-        for row in rows:
-            values = row.values
-            out: list[object] = []
-            for name in (*changed, *name_parts):
-                value = values.get(name)
-                if value is None:
-                    out += (0, None)
-                else:
-                    out += (1, None if value is _CLEAR else value)
-            out += (stamp, self.user_id, stamp, row.record_id)
-            params.append(tuple(out))
-        return sql, params
+            first = slot.get("FirstName", "FirstName")
+            last = slot.get("LastName", "LastName")
+            sets.append(f"Name = TRIM(COALESCE({first}, '') || ' ' || COALESCE({last}, ''))")
+        sets += [
+            f"LastModifiedDate = {_literal(stamp)}",
+            f"LastModifiedById = {_literal(self.user_id)}",
+            f"SystemModstamp = {_literal(stamp)}",
+        ]
+        return f"UPDATE {quote(obj.name)} SET {', '.join(sets)} WHERE Id = ?1"
 
     def _write_one_by_one(
         self,
-        obj: ObjectDef,
-        insert_sql: str,
-        update_sql: str,
-        inserts: list[_Row],
-        insert_params: list[tuple[object, ...]],
-        updates: list[_Row],
-        update_params: list[tuple[object, ...]],
+        work: _Work,
+        statements: dict[int, tuple[str, tuple[object, ...]]],
+        inserts: set[int],
+        transaction_size: int,
     ) -> None:
+        """Each transaction's inserts, then its updates, row by row: the first row to take a unique
+        value keeps it."""
+        obj = work.plan.obj
         with self.store.transaction() as conn:
-            for sql, rows, params in ((insert_sql, inserts, insert_params), (update_sql, updates, update_params)):
-                for row, values in zip(rows, params, strict=True):
+            for start in range(0, work.size, transaction_size):
+                group = [i for i in range(start, min(work.size, start + transaction_size)) if i in statements]
+                for index in [i for i in group if i in inserts] + [i for i in group if i not in inserts]:
+                    sql, values = statements[index]
                     conn.execute("SAVEPOINT one_row")
                     try:
                         conn.execute(sql, values)
                     except sqlite3.IntegrityError:
                         conn.execute("ROLLBACK TO one_row")
-                        row.error = str(self._duplicate_value(conn, obj, row))
+                        work.fail(index, self._duplicate_value(conn, obj, work, index))
                     conn.execute("RELEASE one_row")
 
-    def _duplicate_value(self, conn: sqlite3.Connection, obj: ObjectDef, row: _Row) -> RecordError:
+    def _duplicate_value(self, conn: sqlite3.Connection, obj: ObjectDef, work: _Work, index: int) -> RecordError:
         for f in obj.stored_fields:
-            value = row.values.get(f.name)
-            if not f.unique or value is None or value is _CLEAR:
+            given = work.values.get(f.name)
+            value = given[index] if given is not None else None
+            if not f.unique or value is None or value is CLEAR:
                 continue
             collate = "" if f.case_sensitive else " COLLATE NOCASE"
             hit = conn.execute(
                 f"SELECT Id FROM {quote(obj.name)} WHERE {quote(f.name)}{collate} = ? AND IsDeleted = 0 AND Id != ?",
-                (value, row.record_id),
+                (value, work.record_ids[index]),
             ).fetchone()
             if hit:
                 return RecordError(
@@ -467,34 +649,33 @@ class Engine:
 
     # -- deleting ----------------------------------------------------------------------------------
 
-    def _delete(self, batch_plan: Plan, work: list[_Row]) -> None:
-        obj = batch_plan.obj
+    def _delete(self, work: _Work) -> None:
+        obj = work.plan.obj
         wanted = {}
-        for row in work:
-            canonical = ids.normalize(row.cells[0])
-            if not row.cells[0]:
-                row.error = str(RecordError("MISSING_ARGUMENT", "Id not specified in a delete call"))
+        for index in work.live():
+            cell = work.rows[index][0]
+            canonical = ids.normalize(cell)
+            if not cell:
+                work.fail(index, RecordError("MISSING_ARGUMENT", "Id not specified in a delete call"))
             elif canonical is None or ids.key_prefix(canonical) != obj.key_prefix:
-                row.error = str(RecordError("MALFORMED_ID", f"bad id {row.cells[0]}"))
+                work.fail(index, RecordError("MALFORMED_ID", f"bad id {cell}"))
             else:
-                wanted[row.index] = canonical
+                wanted[index] = canonical
         id_field = obj.field("Id")
         assert id_field is not None
         found = self._lookup(obj, id_field, wanted.values())
-        hard = batch_plan.operation == "hardDelete"
+        hard = work.plan.operation == "hardDelete"
         targets = []
-        for row in work:
-            if row.index not in wanted:
-                continue
-            row.record_id = wanted[row.index]
-            matches = found.get(_fold(id_field, row.record_id))
+        for index, record_id in wanted.items():
+            work.record_ids[index] = record_id
+            matches = found.get(_fold(id_field, record_id))
             if not matches:
-                row.error = str(RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"))
+                work.fail(index, RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"))
             elif matches[0][1] and not hard:
-                row.error = str(RecordError("ENTITY_IS_DELETED", "entity is deleted"))
+                work.fail(index, RecordError("ENTITY_IS_DELETED", "entity is deleted"))
             else:
-                row.existing = matches[0]
-                targets.append(row.record_id)
+                work.existing[index] = True
+                targets.append(record_id)
         stamp = now_datetime()
         with self.store.transaction() as conn:
             if hard:
@@ -513,37 +694,35 @@ def _fold(key: FieldDef, value: object) -> object:
     return value
 
 
+def _fold_all(key: FieldDef, values: list[object]) -> list[object]:
+    if key.case_sensitive:
+        return values
+    return [v.lower() if isinstance(v, str) else v for v in values]
+
+
+def _nulls_for_clear(values: list[object]) -> list[object]:
+    return [None if v is CLEAR else v for v in values] if CLEAR in values else values
+
+
+def _pick(values: list[object], indexes: list[int]) -> list[object]:
+    if len(indexes) == len(values):
+        return values  # every row: indexes is range(len(values))
+    return [values[i] for i in indexes]
+
+
+def _literal(value: object) -> str:
+    """An SQL literal for values the org generates itself (stamps, user Id, flags), so that per-row
+    parameters carry only the CSV's values."""
+    if isinstance(value, int):
+        return str(int(value))
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _duplicate_external_id(key: FieldDef, record_ids: list[object]) -> RecordError:
     return RecordError(
         "DUPLICATE_EXTERNAL_ID",
         f"{key.label}: more than one record found for external id field: [{', '.join(map(str, record_ids))}]",
     )
-
-
-def _check_fields(rules: _Rules, row: _Row, *, creating: bool) -> str | None:
-    values = row.values
-    closed = rules.not_createable if creating else rules.not_updateable
-    blocked = [name for name in values if name in closed]
-    if blocked:
-        return str(
-            RecordError(
-                "INVALID_FIELD_FOR_INSERT_UPDATE",
-                f"Unable to create/update fields: {', '.join(blocked)}. Please check the security settings of "
-                "this field and verify that it is read/write for your profile or permission set.",
-                tuple(blocked),
-            )
-        )
-    if creating:
-        missing = [name for name in rules.required if values.get(name) is None or values.get(name) is _CLEAR]
-    else:
-        missing = [name for name, value in values.items() if value is _CLEAR and name in rules.not_nillable]
-    if missing:
-        return str(
-            RecordError(
-                "REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]", tuple(missing)
-            )
-        )
-    return None
 
 
 def echo(batch_plan: Plan, cells: Sequence[str]) -> Sequence[str]:

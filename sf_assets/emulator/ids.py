@@ -14,13 +14,23 @@ _ID_SHAPE = re.compile(r"^[0-9A-Za-z]{15}(?:[0-9A-Za-z]{3})?$")
 _POD = "8c"
 
 
-@functools.cache
-def _chunk_suffix(chunk: str) -> str:
+def _chunk_bits(chunk: str) -> int:
     bits = 0
     for offset, char in enumerate(chunk):
         if "A" <= char <= "Z":
             bits |= 1 << offset
-    return _SUFFIX_ALPHABET[bits]
+    return bits
+
+
+@functools.cache
+def _chunk_suffix(chunk: str) -> str:
+    return _SUFFIX_ALPHABET[_chunk_bits(chunk)]
+
+
+_PAIRS = 62 * 62
+_PAIR_TEXT = [a + b for a in _BASE62 for b in _BASE62]
+# The pair is the 4th and 5th character of the last checksum chunk.
+_PAIR_BITS = [_chunk_bits(pair) << 3 for pair in _PAIR_TEXT]
 
 
 def checksum(body: str) -> str:
@@ -93,8 +103,21 @@ class IdGenerator:
     def many(self, prefix: str, count: int) -> list[str]:
         first = self._take(count)
         pre = prefix + _POD
-        out = []
-        for number in range(first, first + count):
-            body = pre + _base62(number, 10)
-            out.append(body + checksum(body))
+        lead = _chunk_suffix(pre)
+        out: list[str] = []
+        number = first
+        end = first + count
+        # The last two base-62 digits cycle through a fixed table; everything before them (and
+        # the checksum of the first two chunks) changes once per 3,844 IDs.
+        while number < end:
+            high, low = divmod(number, _PAIRS)
+            stop = min(end, (high + 1) * _PAIRS) - high * _PAIRS
+            upper = _base62(high, 8)
+            head = pre + upper
+            middle = lead + _chunk_suffix(upper[:5])
+            tail_bits = _chunk_bits(upper[5:])
+            out += [
+                head + _PAIR_TEXT[i] + middle + _SUFFIX_ALPHABET[tail_bits | _PAIR_BITS[i]] for i in range(low, stop)
+            ]
+            number = high * _PAIRS + stop
         return out

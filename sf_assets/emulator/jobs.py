@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import shutil
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -192,6 +193,42 @@ class JobFiles:
                     if row:
                         yield row
 
+    def header(self, delimiter: str) -> list[str] | None:
+        """The header row of the first upload that has one."""
+        for path in self.uploads():
+            with path.open(encoding="utf-8-sig", newline="", errors="strict") as handle:
+                first = next(csv.reader(handle, delimiter=delimiter, strict=True), None)
+                if first is not None:
+                    return first
+        return None
+
+    def split(self, delimiter: str, size: int, key_index: int | None) -> Iterator[Split]:
+        """The rows after the header, as batch-file text of ``size`` rows each, reading the same rows
+        as :meth:`rows`. Text without quotes, carriage returns or NULs (the usual case) is cut at
+        newlines without parsing; the rest of an upload that has any goes through the csv module."""
+        header: list[str] | None = None
+        cutter = _Cutter(size, delimiter, key_index)
+        for path in self.uploads():
+            with path.open(encoding="utf-8-sig", newline="", errors="strict") as handle:
+                first = next(csv.reader(handle, delimiter=delimiter, strict=True), None)
+                if first is None:
+                    continue
+                if header is None:
+                    header = first
+                elif first != header:
+                    raise UploadError("InvalidBatch : Every upload of a job must repeat the same header row")
+                while block := handle.read(1 << 20):
+                    if not block.endswith(("\n", "\r")):
+                        block += handle.readline()
+                    if '"' in block or "\r" in block or "\0" in block or len(block) > csv.field_size_limit():
+                        lines = itertools.chain(io.StringIO(block, newline=""), handle)
+                        for row in csv.reader(lines, delimiter=delimiter, strict=True):
+                            if row:
+                                yield from cutter.add_row(row)
+                        break
+                    yield from cutter.add_lines([line for line in block.split("\n") if line])
+        yield from cutter.flush()
+
     def batch_path(self, number: int) -> Path:
         return self.root / f"batch-{number:05d}.csv"
 
@@ -205,7 +242,10 @@ class JobFiles:
         self.result_path("unprocessed").write_text(names)
 
     def append(self, kind: str, rows: Iterable[Sequence[str]]) -> None:
-        text = quote_all(rows)
+        self.append_text(kind, quote_all(rows))
+
+    def append_text(self, kind: str, text: str) -> None:
+        """Appends lines already in result form (see :func:`quote_all`)."""
         if not text:
             return
         with self._lock, self.result_path(kind).open("a", encoding="utf-8", newline="") as handle:
@@ -221,6 +261,62 @@ class JobFiles:
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@dataclass
+class Split:
+    """One internal batch cut from the uploads: its file text (the job's delimiter, one record per
+    line) and the raw upsert-key cells of its rows that have one."""
+
+    text: str
+    count: int
+    keys: list[str]
+
+
+class _Cutter:
+    """Gathers records into internal batches of ``size``."""
+
+    def __init__(self, size: int, delimiter: str, key_index: int | None) -> None:
+        self.size = size
+        self.delimiter = delimiter
+        self.key_index = key_index
+        self._parts: list[str] = []
+        self._count = 0
+        self._keys: list[str] = []
+        self._sink = io.StringIO()
+        # "\r\n" so that the writer quotes cells holding either line-end character.
+        self._writer = csv.writer(self._sink, delimiter=delimiter, lineterminator="\r\n")
+
+    def add_lines(self, lines: list[str]) -> Iterator[Split]:
+        """Quote-free records: each line is one record and its cells are the line split on the delimiter."""
+        while lines:
+            piece = lines[: self.size - self._count]
+            lines = lines[len(piece) :]
+            self._parts.append("\n".join(piece) + "\n")
+            self._count += len(piece)
+            index = self.key_index
+            if index is not None:
+                cut = self.delimiter
+                splits = (line.split(cut, index + 1) for line in piece)
+                self._keys.extend(cells[index] for cells in splits if len(cells) > index)
+            if self._count >= self.size:
+                yield from self.flush()
+
+    def add_row(self, row: list[str]) -> Iterator[Split]:
+        self._writer.writerow(row)
+        self._parts.append(self._sink.getvalue())
+        self._sink.seek(0)
+        self._sink.truncate()
+        self._count += 1
+        if self.key_index is not None and self.key_index < len(row):
+            self._keys.append(row[self.key_index])
+        if self._count >= self.size:
+            yield from self.flush()
+
+    def flush(self) -> Iterator[Split]:
+        if self._count:
+            yield Split("".join(self._parts), self._count, self._keys)
+        self._parts, self._count, self._keys = [], 0, []
 
 
 def not_terminal(job: IngestJob) -> ApiError:

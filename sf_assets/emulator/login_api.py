@@ -24,6 +24,8 @@ def register(router: Router, org: LocalOrg) -> None:
             instance_url=org.instance_url,
             api_version=request.params["version"],
         )
+        if status == 200:
+            org.count("logins")
         return Response(status, body, "text/xml; charset=utf-8")
 
     @public
@@ -39,6 +41,8 @@ def register(router: Router, org: LocalOrg) -> None:
             instance_url=org.instance_url,
             audiences=(*_AUDIENCES, org.instance_url),
         )
+        if status == 200:
+            org.count("logins")
         return Response.json(payload, status)
 
     router.add("POST", r"/services/Soap/[uc]/(?P<version>\d+\.\d)(?:/[0-9A-Za-z]*)?", soap_login)

@@ -79,7 +79,7 @@ class LocalOrg:
         self.processor = Processor(self.ingest, self.engine, self.limits, config.processing)
         self.tls = ensure_tls(self.data_dir)
         self.router = Router()
-        self.counters: dict[str, int] = {"requests": 0, "api_requests": 0}
+        self.counters: dict[str, int] = {"requests": 0, "api_requests": 0, "logins": 0}
         self._counter_lock = threading.Lock()
         for module in (login_api, rest_api, bulk2_api, operator_api):
             module.register(self.router, self)
@@ -178,13 +178,13 @@ class LocalOrg:
 
     # -- request pipeline ----------------------------------------------------------------------------
 
-    def _count(self, name: str) -> None:
+    def count(self, name: str) -> None:
         # Connections run on their own threads; += on a shared dict would lose counts.
         with self._counter_lock:
             self.counters[name] += 1
 
     def __call__(self, request: Request) -> Response:
-        self._count("requests")
+        self.count("requests")
         versioned = _VERSIONED.match(request.path)
         if versioned and versioned.group(1) not in SUPPORTED_VERSIONS:
             raise not_found()
@@ -196,7 +196,7 @@ class LocalOrg:
         self.sessions.validate(token)
         if not self.limits.consume("DailyApiRequests"):
             raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
-        self._count("api_requests")
+        self.count("api_requests")
         try:
             response = handler(request)
         except ApiError as error:

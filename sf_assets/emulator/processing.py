@@ -8,17 +8,16 @@ After UploadComplete a job waits ``queue_latency`` seconds, is split into intern
 from __future__ import annotations
 
 import csv
-import itertools
+import io
 import logging
 import queue
 import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 from . import dml
 from .ingest import IngestService
-from .jobs import IngestJob, UploadError
+from .jobs import IngestJob, UploadError, quote_all
 from .limits import INGEST_RECORDS, Limits
 
 log = logging.getLogger(__name__)
@@ -48,9 +47,19 @@ class ProcessingModel:
 _UNREADABLE = (dml.JobError, UploadError, csv.Error, UnicodeDecodeError)
 
 
-def _batched(rows: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
-    while chunk := list(itertools.islice(rows, size)):
-        yield chunk
+def _result_lines(batch_plan: dml.Plan, rows: list[list[str]], results: dml.Results, *, quoted: bool) -> str:
+    """The successful-results lines of a chunk, each starting with a newline."""
+    ok = [
+        (record_id, "true" if created else "false", cells)
+        for cells, record_id, created, error in zip(
+            rows, results.record_ids, results.created, results.errors, strict=True
+        )
+        if error is None
+    ]
+    if quoted or batch_plan.number_columns:
+        return quote_all([record_id, created, *dml.echo(batch_plan, cells)] for record_id, created, cells in ok)
+    glue = '","'
+    return "".join([f'\n"{record_id}","{created}","{glue.join(cells)}"' for record_id, created, cells in ok])
 
 
 class Processor:
@@ -138,9 +147,8 @@ class Processor:
         files.root.mkdir(parents=True, exist_ok=True)
         obj = self.service.schema.get(job.object)
         assert obj is not None
-        rows = files.rows(job.delimiter)
         try:
-            header = next(rows, None)
+            header = files.header(job.delimiter)
             if header is None:
                 files.start_results([])
                 self._finish(job)
@@ -156,15 +164,12 @@ class Processor:
         duplicates: set[object] = set()
         count = 0
         try:
-            for number, chunk in enumerate(_batched(rows, self.model.batch_size)):
-                with files.batch_path(number).open("w", encoding="utf-8", newline="") as handle:
-                    csv.writer(handle).writerows(chunk)
+            for number, piece in enumerate(files.split(job.delimiter, self.model.batch_size, batch_plan.key_index)):
+                files.batch_path(number).write_text(piece.text, encoding="utf-8")
                 count = number + 1
                 if batch_plan.key is not None:
-                    for row in chunk:
-                        key = batch_plan.upsert_key(row)
-                        if key is not None:
-                            (duplicates if key in seen else seen).add(key)
+                    for key in batch_plan.upsert_keys(piece.keys):
+                        (duplicates if key in seen else seen).add(key)
         except _UNREADABLE as error:
             self._fail_unsplit(job, error)
             return
@@ -212,8 +217,10 @@ class Processor:
     def _batch(self, job: IngestJob, number: int) -> None:
         files = self.service.files(job)
         path = files.batch_path(number)
+        # newline="": a CR or CRLF inside a quoted cell is data, not a line end to translate.
         with path.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.reader(handle))
+            text = handle.read()
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, strict=True))
         if job.state != "InProgress":
             files.append("unprocessed", rows)
             self._mark_done(job, number, 0, 0, 0.0)
@@ -229,25 +236,25 @@ class Processor:
         started = time.perf_counter()
         if model.batch_overhead:
             time.sleep(model.batch_overhead)
-        succeeded: list[list[str]] = []
-        failed: list[list[str]] = []
         size = max(1, model.transaction_size)
-        for start in range(0, len(rows), size):
-            chunk = rows[start : start + size]
+        step = len(rows) if batch_plan.batchable else size
+        successful: list[str] = []
+        failed: list[list[str]] = []
+        for start in range(0, len(rows), max(1, step)):
+            chunk = rows[start : start + step]
             began = time.perf_counter()
-            outcomes = self.engine.apply(batch_plan, chunk, duplicates)
-            for cells, outcome in zip(chunk, outcomes, strict=True):
-                echoed = dml.echo(batch_plan, cells)
-                if outcome.ok:
-                    succeeded.append([outcome.record_id, "true" if outcome.created else "false", *echoed])
-                else:
-                    failed.append([outcome.record_id, outcome.error or "", *echoed])
+            results = self.engine.apply(batch_plan, chunk, duplicates, size)
+            # Without quotes in the batch no cell needs escaping, so lines are joined directly.
+            successful.append(_result_lines(batch_plan, chunk, results, quoted='"' in text))
+            for cells, record_id, error in zip(chunk, results.record_ids, results.errors, strict=True):
+                if error is not None:
+                    failed.append([record_id, error, *dml.echo(batch_plan, cells)])
             if model.records_per_second > 0:
                 remaining = len(chunk) / model.records_per_second - (time.perf_counter() - began)
                 if remaining > 0:
                     time.sleep(remaining)
         elapsed = time.perf_counter() - started
-        files.append("successful", succeeded)
+        files.append_text("successful", "".join(successful))
         files.append("failed", failed)
         path.unlink(missing_ok=True)
         self._mark_done(job, number, len(rows), len(failed), elapsed)

@@ -206,3 +206,25 @@ def test_contact_name_is_derived_from_first_and_last_name(sf: Salesforce) -> Non
     _ingest(sf, "Contact", "insert", "FirstName,LastName\nAda,Lovelace\n,Hopper\n")
     names = [r["Name"] for r in sf.query("SELECT Name FROM Contact ORDER BY LastName")["records"]]
     assert names == ["Hopper", "Ada Lovelace"]
+
+
+def test_quoted_cells_with_delimiters_and_newlines_survive_internal_batches(sf: Salesforce) -> None:
+    job_id = _ingest(sf, "Account", "insert", 'Name,Description\n"Acme, Inc.","two\nlines ""quoted"""\nPlain,x\n')
+    rows = _rows(sf.bulk2.Account.get_successful_records(job_id))
+    assert [(r["Name"], r["Description"]) for r in rows] == [("Acme, Inc.", 'two\nlines "quoted"'), ("Plain", "x")]
+
+
+def test_a_crlf_inside_a_quoted_cell_is_stored_as_sent(sf: Salesforce) -> None:
+    _ingest(sf, "Account", "insert", 'Name,Description\nAcme,"one\r\ntwo\rthree"\n')
+    [record] = sf.query("SELECT Description FROM Account")["records"]
+    assert record["Description"] == "one\r\ntwo\rthree"
+
+
+def test_upsert_key_differing_only_in_case_updates_the_stored_key(sf: Salesforce) -> None:
+    _ingest(sf, "Account", "upsert", "Oracle_Id__c,Name\nora-1,A\n", external_id_field="Oracle_Id__c")
+    job_id = _ingest(sf, "Account", "upsert", "Oracle_Id__c,Name\nORA-1,B\n", external_id_field="Oracle_Id__c")
+    [row] = _rows(sf.bulk2.Account.get_successful_records(job_id))
+    assert row["sf__Created"] == "false"
+    assert [(r["Oracle_Id__c"], r["Name"]) for r in sf.query("SELECT Oracle_Id__c, Name FROM Account")["records"]] == [
+        ("ORA-1", "B")
+    ]
