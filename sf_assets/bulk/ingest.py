@@ -1,0 +1,170 @@
+"""Bulk API 2.0 ingest jobs: create, upload, close, abort, poll and fetch results.
+
+Examples:
+    >>> jobs = IngestClient(transport)
+    >>> job = jobs.create(JobSpec("Account", "upsert", external_id_field="Oracle_Id__c"))
+    >>> with open("accounts.csv", "rb") as csv_file:
+    ...     jobs.upload(job.id, csv_file)
+    >>> jobs.close(job.id)
+    >>> jobs.wait(job.id).processed
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import IO, Any
+
+from .errors import JobFailedError
+from .transport import Transport
+
+OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
+TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedrecords")
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What an ingest job does.
+
+    Attributes:
+        sobject: The object, e.g. ``Contact``.
+        operation: One of ``insert``, ``update``, ``upsert``, ``delete``, ``hardDelete``.
+        external_id_field: The external ID matched by an upsert.
+    """
+
+    sobject: str
+    operation: str
+    external_id_field: str | None = None
+
+    def body(self) -> dict[str, str]:
+        body = {
+            "object": self.sobject,
+            "operation": self.operation,
+            "contentType": "CSV",
+            "lineEnding": "LF",
+            "columnDelimiter": "COMMA",
+        }
+        if self.external_id_field:
+            body["externalIdFieldName"] = self.external_id_field
+        return body
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job's state and counters, as ``GET /jobs/ingest/{id}`` reports them."""
+
+    id: str
+    state: str
+    processed: int = 0
+    failed: int = 0
+    retries: int = 0
+    total_processing_ms: int = 0
+    error_message: str = ""
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, Any]) -> JobInfo:
+        return cls(
+            id=str(payload["id"]),
+            state=str(payload["state"]),
+            processed=int(payload.get("numberRecordsProcessed") or 0),
+            failed=int(payload.get("numberRecordsFailed") or 0),
+            retries=int(payload.get("retries") or 0),
+            total_processing_ms=int(payload.get("totalProcessingTime") or 0),
+            error_message=str(payload.get("errorMessage") or ""),
+        )
+
+    @property
+    def done(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    """Adaptive polling: sub-second at first, backing off to ``maximum``.
+
+    Attributes:
+        initial: Seconds before the first poll.
+        factor: Growth of the interval after each poll that finds the job unfinished.
+        maximum: The longest interval.
+        timeout: Give up waiting after this many seconds (``None``: wait as long as the org takes).
+    """
+
+    initial: float = 0.1
+    factor: float = 1.5
+    maximum: float = 5.0
+    timeout: float | None = None
+
+    def intervals(self) -> Iterator[float]:
+        interval = self.initial
+        while True:
+            yield interval
+            interval = min(self.maximum, interval * self.factor)
+
+
+class IngestClient:
+    """The ``/jobs/ingest`` resources of one org."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def create(self, spec: JobSpec) -> JobInfo:
+        response = self.transport.call("POST", "jobs/ingest", json=spec.body())
+        return JobInfo.from_json(response.json())
+
+    def upload(self, job_id: str, data: bytes | IO[bytes]) -> None:
+        """Upload the job's CSV; a file object is streamed from its current position."""
+        self.transport.call(
+            "PUT",
+            f"jobs/ingest/{job_id}/batches",
+            body=data,
+            headers={"Content-Type": "text/csv"},
+            expected=(201,),
+        )
+
+    def close(self, job_id: str) -> JobInfo:
+        """Mark the upload complete, which queues the job for processing."""
+        return self._set_state(job_id, "UploadComplete")
+
+    def abort(self, job_id: str) -> JobInfo:
+        return self._set_state(job_id, "Aborted")
+
+    def info(self, job_id: str) -> JobInfo:
+        return JobInfo.from_json(self.transport.call("GET", f"jobs/ingest/{job_id}").json())
+
+    def wait(
+        self,
+        job_id: str,
+        schedule: PollSchedule | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> JobInfo:
+        """Poll until the job is ``JobComplete``, ``Failed`` or ``Aborted``.
+
+        Raises:
+            JobFailedError: When the job ends ``Failed``, quoting Salesforce's ``errorMessage``.
+            TimeoutError: When ``schedule.timeout`` passes first.
+        """
+        schedule = schedule or PollSchedule()
+        deadline = None if schedule.timeout is None else time.monotonic() + schedule.timeout
+        for interval in schedule.intervals():
+            sleep(interval)
+            job = self.info(job_id)
+            if job.state == "Failed":
+                raise JobFailedError(job_id, job.error_message or "no errorMessage given")
+            if job.done:
+                return job
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Salesforce job {job_id} still {job.state} after {schedule.timeout:.0f}s")
+        raise AssertionError("unreachable: intervals() is endless")
+
+    def results(self, job_id: str, kind: str, sink: Callable[[bytes], object]) -> int:
+        """Stream one of the job's result CSVs into ``sink`` (see :meth:`Transport.download`)."""
+        if kind not in RESULT_KINDS:
+            raise ValueError(f"unknown result kind {kind!r}; expected one of {', '.join(RESULT_KINDS)}")
+        return self.transport.download(f"jobs/ingest/{job_id}/{kind}", sink)
+
+    def _set_state(self, job_id: str, state: str) -> JobInfo:
+        response = self.transport.call("PATCH", f"jobs/ingest/{job_id}", json={"state": state})
+        return JobInfo.from_json(response.json())

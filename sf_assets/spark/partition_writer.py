@@ -1,0 +1,281 @@
+"""Writing one Spark partition: stream Arrow batches into CSV files, one Salesforce job per file, several
+jobs in flight, every job's per-record results kept.
+
+The task thread encodes rows into a spool file on local disk (never a partition in memory). When the file
+reaches ``batchSize`` rows or ``maxJobBytes`` bytes it is handed to a job thread, which creates the job,
+uploads, closes, polls and fetches the results, while the task thread goes on encoding the next one. At most
+``maxJobsInFlight`` jobs run at once; the task thread waits for a free slot, so memory and disk stay bounded.
+On any failure the jobs still open in Salesforce are aborted before the error propagates.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import IO
+
+import pyarrow as pa
+
+from sf_assets.bulk import IngestClient, JobFailedError, JobSpec
+from sf_assets.bulk.ingest import PollSchedule
+
+from .commit_message import JobResult, PartitionResult
+from .csv_encoding import CsvEncoder
+from .result_files import ResultFiles
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JobLimits:
+    """How a partition is cut into jobs and how many run at once."""
+
+    batch_size: int
+    max_job_bytes: int
+    max_jobs_in_flight: int
+    success_results: bool = False
+
+
+class _JobFile:
+    """A spool file holding one job's CSV."""
+
+    def __init__(self, header: bytes) -> None:
+        self.file: IO[bytes] = tempfile.TemporaryFile(prefix="sf-assets-job-")  # noqa: SIM115 - closed by its job
+        self.file.write(header)
+        self.size = len(header)
+        self.rows = 0
+
+    def append(self, csv: bytes, rows: int) -> None:
+        self.file.write(csv)
+        self.size += len(csv)
+        self.rows += rows
+
+
+class PartitionWriter:
+    """Writes the record batches of one partition through Bulk API 2.0 jobs.
+
+    Args:
+        jobs: The ingest client (one per task: its transport is not shared across processes).
+        spec: What each job does.
+        encoder: Turns record batches into CSV.
+        results: Where per-record results go.
+        limits: Job sizing and concurrency.
+        poll: How job status is polled.
+    """
+
+    def __init__(
+        self,
+        jobs: IngestClient,
+        spec: JobSpec,
+        encoder: CsvEncoder,
+        results: ResultFiles,
+        limits: JobLimits,
+        poll: PollSchedule,
+    ) -> None:
+        self.jobs = jobs
+        self.spec = spec
+        self.encoder = encoder
+        self.results = results
+        self.limits = limits
+        self.poll = poll
+        self._open_jobs: set[str] = set()
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(limits.max_jobs_in_flight)
+        self._failed = threading.Event()
+
+    def write(self, batches: Iterator[pa.RecordBatch]) -> PartitionResult:
+        """Send every row of ``batches`` and return the partition's accounting."""
+        started = time.perf_counter()
+        encode_seconds = 0.0
+        records_in = rejected = 0
+        futures: list[Future[JobResult]] = []
+        current: _JobFile | None = None
+        pool = ThreadPoolExecutor(self.limits.max_jobs_in_flight, thread_name_prefix="sf-job")
+        try:
+            for batch in batches:
+                records_in += batch.num_rows
+                tick = time.perf_counter()
+                for piece in self._pieces(batch, current):
+                    encoded = self.encoder.encode(piece)
+                    if encoded.rejected is not None:
+                        rejected += encoded.rejected.num_rows
+                        self.results.add("failed", encoded.rejected)
+                    if encoded.rows == 0:
+                        continue
+                    if current is not None and not self._fits(current, encoded.rows, len(encoded.csv)):
+                        futures.append(self._submit(pool, current))
+                        current = None
+                    if current is None:
+                        current = _JobFile(self.encoder.header)
+                    if not self._fits(current, encoded.rows, len(encoded.csv)):
+                        raise ValueError(
+                            f"a single row of {len(encoded.csv)} bytes exceeds maxJobBytes={self.limits.max_job_bytes}"
+                        )
+                    current.append(encoded.csv, encoded.rows)
+                encode_seconds += time.perf_counter() - tick
+                self._raise_if_failed(futures)
+            if current is not None and current.rows:
+                futures.append(self._submit(pool, current))
+            current = None
+            wait(futures, return_when=FIRST_EXCEPTION)
+            self._raise_if_failed(futures)
+            job_results = [future.result() for future in futures]
+        except BaseException:
+            self._failed.set()
+            # Abort first: job threads may be blocked in a slow call, and Salesforce must stop now.
+            self._abort_open_jobs()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._abort_open_jobs()
+            self.results.close()
+            raise
+        finally:
+            pool.shutdown(wait=True)
+            if current is not None:
+                current.file.close()
+        files = self.results.publish()
+        failed_in_jobs = sum(job.failed for job in job_results)
+        return PartitionResult(
+            partition_id=self.results.partition_id,
+            attempt=self.results.attempt,
+            records_in=records_in,
+            succeeded=sum(job.succeeded for job in job_results),
+            failed=failed_in_jobs + rejected,
+            unprocessed=sum(job.unprocessed for job in job_results),
+            rejected=rejected,
+            errors_by_code=dict(self.results.errors_by_code),
+            jobs=tuple(job_results),
+            files=files,
+            encode_seconds=encode_seconds,
+            wall_seconds=time.perf_counter() - started,
+            peak_rss_mb=_peak_rss_mb(),
+        )
+
+    def _pieces(self, batch: pa.RecordBatch, current: _JobFile | None) -> Iterator[pa.RecordBatch]:
+        """Slices of ``batch`` that end exactly where a job reaches ``batchSize`` rows, and small enough to
+        respect ``maxJobBytes`` at the batch's average row size."""
+        rows_left = self.limits.batch_size - (current.rows if current else 0)
+        average = max(1, batch.nbytes // max(1, batch.num_rows))
+        # Encoded CSV is rarely larger than Arrow's in-memory size; halve to keep a margin.
+        by_bytes = max(1, self.limits.max_job_bytes // (2 * average))
+        offset = 0
+        while offset < batch.num_rows:
+            if rows_left <= 0:
+                rows_left = self.limits.batch_size
+            length = min(rows_left, by_bytes, batch.num_rows - offset)
+            yield batch.slice(offset, length)
+            offset += length
+            rows_left -= length
+
+    def _fits(self, job: _JobFile, rows: int, size: int) -> bool:
+        return job.rows + rows <= self.limits.batch_size and job.size + size <= self.limits.max_job_bytes
+
+    def _submit(self, pool: ThreadPoolExecutor, job_file: _JobFile) -> Future[JobResult]:
+        # Blocks the encoding thread while the maximum number of jobs is in flight.
+        while not self._slots.acquire(timeout=0.5):
+            if self._failed.is_set():
+                job_file.file.close()
+                raise RuntimeError("another job of this partition failed")
+        try:
+            return pool.submit(self._run_job, job_file)
+        except BaseException:
+            self._slots.release()
+            job_file.file.close()
+            raise
+
+    def _run_job(self, job_file: _JobFile) -> JobResult:
+        try:
+            if self._failed.is_set():
+                raise RuntimeError("another job of this partition failed")
+            tick = time.perf_counter()
+            job = self.jobs.create(self.spec)
+            with self._lock:
+                self._open_jobs.add(job.id)
+            job_file.file.seek(0)
+            self.jobs.upload(job.id, job_file.file)
+            self.jobs.close(job.id)
+            job_file.file.close()
+            uploaded = time.perf_counter()
+            try:
+                info = self.jobs.wait(job.id, self.poll)
+            except JobFailedError:
+                with self._lock:  # a Failed job is over: nothing to abort
+                    self._open_jobs.discard(job.id)
+                raise
+            with self._lock:
+                self._open_jobs.discard(job.id)
+            processed = time.perf_counter()
+            unprocessed = max(0, job_file.rows - info.processed)
+            failed_rows = self._fetch("failed", "failedResults", job.id) if info.failed else 0
+            if failed_rows != info.failed:
+                log.warning("job %s reports %d failed rows, its results hold %d", job.id, info.failed, failed_rows)
+            if unprocessed:
+                self._fetch("unprocessed", "unprocessedrecords", job.id)
+            if self.limits.success_results and info.processed > info.failed:
+                self._fetch("successful", "successfulResults", job.id)
+            log.info(
+                "job %s %s: %d rows, %d failed, %d unprocessed",
+                job.id,
+                info.state,
+                job_file.rows,
+                info.failed,
+                unprocessed,
+            )
+            return JobResult(
+                job_id=job.id,
+                state=info.state,
+                records=job_file.rows,
+                processed=info.processed,
+                failed=info.failed,
+                unprocessed=unprocessed,
+                retries=info.retries,
+                upload_seconds=uploaded - tick,
+                processing_seconds=processed - uploaded,
+                results_seconds=time.perf_counter() - processed,
+            )
+        except BaseException:
+            self._failed.set()
+            raise
+        finally:
+            job_file.file.close()
+            self._slots.release()
+
+    def _fetch(self, kind: str, resource: str, job_id: str) -> int:
+        with tempfile.TemporaryFile(prefix=f"sf-assets-{kind}-") as spool:
+
+            def sink(chunk: bytes) -> None:
+                if not chunk:  # a restarted download: start over
+                    spool.seek(0)
+                    spool.truncate()
+                spool.write(chunk)
+
+            self.jobs.results(job_id, resource, sink)
+            return self.results.add_csv(kind, spool, job_id=job_id)
+
+    def _raise_if_failed(self, futures: list[Future[JobResult]]) -> None:
+        for future in futures:
+            if future.done() and not future.cancelled() and future.exception() is not None:
+                raise future.exception()  # type: ignore[misc]
+
+    def _abort_open_jobs(self) -> None:
+        with self._lock:
+            open_jobs = sorted(self._open_jobs)
+            self._open_jobs.clear()
+        for job_id in open_jobs:
+            try:
+                self.jobs.abort(job_id)
+                log.warning("aborted Salesforce job %s after a failure", job_id)
+            except Exception as error:  # the original failure matters more
+                log.warning("could not abort Salesforce job %s: %s", job_id, error)
+
+
+def _peak_rss_mb() -> float:
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024

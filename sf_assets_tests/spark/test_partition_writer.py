@@ -1,0 +1,174 @@
+"""The per-partition job pipeline, driven directly (no Spark) against the local org."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import requests
+
+from sf_assets.bulk import Credentials, IngestClient, JobInfo, JobSpec, Transport
+from sf_assets.bulk.ingest import PollSchedule
+from sf_assets.emulator import LocalOrg
+from sf_assets.spark.columns import Column, ColumnPlan
+from sf_assets.spark.csv_encoding import CsvEncoder
+from sf_assets.spark.partition_writer import JobLimits, PartitionWriter
+from sf_assets.spark.result_files import ResultFiles
+from sf_assets_tests.conftest import operator_call
+
+_PLAN = ColumnPlan(
+    "Account",
+    (Column("Oracle_Id__c", "string", ""), Column("Name", "string", "#N/A"), Column("AnnualRevenue", "double", "#N/A")),
+)
+_SPEC = JobSpec("Account", "upsert", "Oracle_Id__c")
+_POLL = PollSchedule(initial=0.01, factor=1.5, maximum=0.05, timeout=60)
+
+
+def _batches(count: int, per_batch: int = 10, *, names: Any = None) -> Iterator[pa.RecordBatch]:
+    for start in range(0, count, per_batch):
+        ids = range(start, min(count, start + per_batch))
+        yield pa.record_batch(
+            [
+                pa.array([f"ORA-{i}" for i in ids]),
+                pa.array([names(i) if names else f"Account {i}" for i in ids]),
+                pa.array([float(i) for i in ids]),
+            ],
+            names=_PLAN.headers,
+        )
+
+
+@pytest.fixture
+def jobs(org: LocalOrg) -> IngestClient:
+    credentials = Credentials(session_id=org.new_session(), instance_url=org.instance_url)
+    return IngestClient(Transport(credentials, ca_file=str(org.tls.ca_file)))
+
+
+def _writer(jobs: IngestClient, tmp_path: Path, **limits: Any) -> PartitionWriter:
+    settings = {"batch_size": 10_000, "max_job_bytes": 100 << 20, "max_jobs_in_flight": 4, **limits}
+    return PartitionWriter(
+        jobs=jobs,
+        spec=_SPEC,
+        encoder=CsvEncoder(_PLAN),
+        results=ResultFiles(str(tmp_path), _PLAN.headers, partition_id=7, attempt=0),
+        limits=JobLimits(**settings),
+        poll=_POLL,
+    )
+
+
+def test_jobs_hold_exactly_batch_size_rows(jobs: IngestClient, tmp_path: Path) -> None:
+    result = _writer(jobs, tmp_path, batch_size=12).write(_batches(40, per_batch=7))
+    assert [job.records for job in result.jobs] == [12, 12, 12, 4]
+    assert (result.records_in, result.succeeded) == (40, 40)
+
+
+def test_jobs_rotate_before_max_job_bytes(jobs: IngestClient, tmp_path: Path) -> None:
+    result = _writer(jobs, tmp_path, max_job_bytes=2048).write(_batches(200, per_batch=50))
+    assert len(result.jobs) > 1
+    assert sum(job.records for job in result.jobs) == 200
+
+
+def test_failed_rows_are_kept_with_their_error(jobs: IngestClient, tmp_path: Path) -> None:
+    result = _writer(jobs, tmp_path).write(_batches(5, names=lambda i: None if i == 3 else f"Account {i}"))
+    assert (result.succeeded, result.failed, result.files) == (4, 1, ("failed/part-00007.parquet",))
+    [row] = pq.read_table(tmp_path / "failed" / "part-00007.parquet").to_pylist()
+    assert (row["Oracle_Id__c"], row["sf__Error"]) == (
+        "ORA-3",
+        "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --",
+    )
+    assert row["sf__JobId"] == result.jobs[0].job_id
+
+
+def test_non_finite_numbers_are_rejected_and_accounted(jobs: IngestClient, tmp_path: Path) -> None:
+    batch = pa.record_batch(
+        [pa.array(["ORA-1", "ORA-2"]), pa.array(["A", "B"]), pa.array([1.0, float("nan")])], names=_PLAN.headers
+    )
+    result = _writer(jobs, tmp_path).write(iter([batch]))
+    assert (result.records_in, result.succeeded, result.failed, result.rejected) == (2, 1, 1, 1)
+    assert result.errors_by_code == {"NON_FINITE_NUMBER": 1}
+
+
+def test_an_empty_partition_sends_nothing(jobs: IngestClient, tmp_path: Path) -> None:
+    result = _writer(jobs, tmp_path).write(iter([]))
+    assert (result.records_in, result.jobs, result.files) == (0, (), ())
+
+
+class _Concurrency(IngestClient):
+    """Counts how many jobs wait for Salesforce at the same time."""
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.current = self.peak = 0
+        self.lock = threading.Lock()
+
+    def wait(self, job_id: str, schedule: PollSchedule | None = None, **kwargs: Any) -> JobInfo:
+        with self.lock:
+            self.current += 1
+            self.peak = max(self.peak, self.current)
+        try:
+            return super().wait(job_id, schedule, **kwargs)
+        finally:
+            with self.lock:
+                self.current -= 1
+
+
+@pytest.fixture
+def slow_org(org: LocalOrg, org_session: requests.Session) -> Iterator[LocalOrg]:
+    operator_call(org, org_session, "PATCH", "config", {"processing": {"queue_latency": 0.15}})
+    yield org
+    operator_call(org, org_session, "PATCH", "config", {"processing": {"queue_latency": 0.0}})
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_jobs_in_flight_are_bounded(slow_org: LocalOrg, jobs: IngestClient, tmp_path: Path, in_flight: int) -> None:
+    counting = _Concurrency(jobs.transport)
+    result = _writer(counting, tmp_path, batch_size=5, max_jobs_in_flight=in_flight).write(_batches(30))
+    assert len(result.jobs) == 6
+    assert counting.peak == in_flight
+
+
+class _FailingSecondUpload(IngestClient):
+    """The first job stays open a while; the second job's upload fails."""
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.created: list[str] = []
+
+    def create(self, spec: JobSpec) -> JobInfo:
+        job = super().create(spec)
+        self.created.append(job.id)
+        return job
+
+    def upload(self, job_id: str, data: Any) -> None:
+        if job_id == self.created[-1] and len(self.created) == 2:
+            raise RuntimeError("upload failed")
+        super().upload(job_id, data)
+
+    def close(self, job_id: str) -> JobInfo:
+        time.sleep(0.5)
+        return super().close(job_id)
+
+
+def test_a_failure_aborts_the_jobs_still_open(jobs: IngestClient, tmp_path: Path) -> None:
+    failing = _FailingSecondUpload(jobs.transport)
+    with pytest.raises(RuntimeError, match="upload failed"):
+        _writer(failing, tmp_path, batch_size=5, max_jobs_in_flight=2).write(_batches(10))
+    assert jobs.info(failing.created[0]).state == "Aborted"
+
+
+class _AbortedBySomeoneElse(IngestClient):
+    def close(self, job_id: str) -> JobInfo:
+        return self.abort(job_id)
+
+
+def test_rows_of_an_aborted_job_are_kept_as_unprocessed(jobs: IngestClient, tmp_path: Path) -> None:
+    aborting = _AbortedBySomeoneElse(jobs.transport)
+    result = _writer(aborting, tmp_path).write(_batches(3))
+    assert (result.records_in, result.succeeded, result.unprocessed) == (3, 0, 3)
+    rows = pq.read_table(tmp_path / "unprocessed" / "part-00007.parquet").to_pylist()
+    assert sorted(row["Oracle_Id__c"] for row in rows) == ["ORA-0", "ORA-1", "ORA-2"]
