@@ -111,7 +111,7 @@ def plan_columns(schema: StructType, options: WriteOptions, describe: Callable[[
                 + _type_hint(type_name)
             )
         problem = (
-            _check_relationship(item.name, target, describe)
+            _check_relationship(item.name, target, operation, describe)
             if "." in item.name
             else _check_field(item.name, target, operation, options.upsert_field)
         )
@@ -165,7 +165,9 @@ def _check_field(name: str, target: ObjectDescribe, operation: str, upsert_field
     return None
 
 
-def _check_relationship(name: str, target: ObjectDescribe, describe: Callable[[str], ObjectDescribe]) -> str | None:
+def _check_relationship(
+    name: str, target: ObjectDescribe, operation: str, describe: Callable[[str], ObjectDescribe]
+) -> str | None:
     relationship, _, parent_field = name.partition(".")
     reference = target.relationship(relationship)
     if reference is None:
@@ -175,6 +177,11 @@ def _check_relationship(name: str, target: ObjectDescribe, describe: Callable[[s
         return f"column {name!r}: {target.name} has no relationship {relationship!r}{hint}"
     if reference.relationship_name != relationship:
         return f"column {name!r}: the relationship is spelled {reference.relationship_name!r} (rename the column)"
+    if operation not in ("delete", "hardDelete"):
+        # The relationship column sets the reference field, so that field's permissions apply.
+        problem = _check_field(reference.name, target, operation, None)
+        if problem:
+            return problem.replace(f"column {reference.name!r}", f"column {name!r} (sets {reference.name})", 1)
     if "." in parent_field or not parent_field:
         return f"column {name!r}: a relationship column is Relationship.ExternalIdField, e.g. Account.Oracle_Id__c"
     if len(reference.reference_to) != 1:
@@ -194,6 +201,11 @@ def _check_relationship(name: str, target: ObjectDescribe, describe: Callable[[s
 def _operation_problems(names: list[str], target: ObjectDescribe, options: WriteOptions) -> list[str]:
     operation = options.operation
     lowered = {name.lower() for name in names}
+    for name in names:
+        # A relationship column (Account.Oracle_Id__c) fills its reference field (AccountId).
+        reference = target.relationship(name.partition(".")[0]) if "." in name else None
+        if reference is not None:
+            lowered.add(reference.name.lower())
     if operation in ("delete", "hardDelete"):
         if names != ["Id"]:
             extra = [name for name in names if name != "Id"]

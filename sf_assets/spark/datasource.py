@@ -184,7 +184,11 @@ def _plan(
                 cache[sobject] = ObjectDescribe.fetch(transport, sobject)
             except ApiError as error:
                 if error.status == 404 or error.code in ("NOT_FOUND", "INVALID_TYPE"):
-                    raise OptionError(f"option sobject={sobject!r}: the org has no object {sobject!r}") from None
+                    if sobject == options.sobject:
+                        raise OptionError(f"option sobject={sobject!r}: the org has no object {sobject!r}") from None
+                    raise OptionError(
+                        f"a relationship column points at {sobject}, which the org cannot describe"
+                    ) from None
                 raise
         return cache[sobject]
 

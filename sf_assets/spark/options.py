@@ -123,7 +123,7 @@ class WriteOptions:
 
     Attributes:
         credentials: How to log in (secrets are hidden from ``repr``).
-        sobject: The target object as given; validation replaces it by describe's spelling.
+        sobject: The target object as given; validation insists on describe's exact spelling.
         operation: ``insert``, ``update``, ``upsert``, ``delete`` or ``hardDelete``.
         upsert_field: The external ID an upsert matches on.
         ignore_null_values: Leave fields unchanged for null cells instead of clearing them.

@@ -13,6 +13,8 @@ Layout under a write's results directory::
 
 from __future__ import annotations
 
+import csv
+import io
 import threading
 from collections import Counter
 from typing import IO
@@ -95,7 +97,11 @@ class ResultFiles:
         if csv_file.tell() == 0:
             return 0
         csv_file.seek(0)
-        names = [*KIND_COLUMNS[kind], *self.headers]
+        # Every column is text, whatever spelling Salesforce echoes the header in: never let Arrow infer types.
+        text = io.TextIOWrapper(csv_file, encoding="utf-8-sig", newline="")
+        names = next(csv.reader(text), [])
+        text.detach()  # leave csv_file open
+        csv_file.seek(0)
         reader = pa_csv.open_csv(
             csv_file,
             read_options=pa_csv.ReadOptions(block_size=_CSV_BLOCK),

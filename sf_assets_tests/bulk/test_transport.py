@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 
 import pytest
 import requests
@@ -103,3 +104,18 @@ def test_a_ready_session_that_expired_fails_with_invalid_session(org: LocalOrg, 
     operator_call(org, org_session, "POST", "sessions/revoke", {"token": token})
     with pytest.raises(ApiError, match="INVALID_SESSION_ID"):
         transport.call("GET", "limits")
+
+
+def test_logs_never_show_a_secret(
+    org: LocalOrg, org_session: requests.Session, soap_credentials: Credentials, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    transport = Transport(soap_credentials, ca_file=str(org.tls.ca_file))
+    transport.call("GET", "limits")
+    operator_call(org, org_session, "POST", "sessions/revoke")
+    transport.call("GET", "limits")
+    with pytest.raises(ApiError):
+        transport.call("GET", "jobs/ingest/750000000000000AAA")
+    secrets = [soap_credentials.password, soap_credentials.security_token, transport.org.access_token]
+    assert caplog.records
+    assert not [secret for secret in secrets if secret and secret in caplog.text]

@@ -432,3 +432,37 @@ def test_secrets_stay_out_of_errors(spark: SparkSession, sf_creds: dict[str, str
         writer.save()
     assert "Wrong-Pa55word" not in str(raised.value)
     assert sf_creds["security_token"] not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "login",
+    [
+        pytest.param(
+            lambda c, org: {"client_id": c["client_id"], "client_secret": c["client_secret"]}, id="client-credentials"
+        ),
+        pytest.param(
+            lambda c, org: {
+                "username": c["username"],
+                "client_id": c["client_id"],
+                "jwt_private_key_file": c["jwt_private_key_file"],
+            },
+            id="jwt-bearer",
+        ),
+        pytest.param(lambda c, org: {"session_id": org.new_session()}, id="session-id"),
+    ],
+)
+def test_every_login_method_writes(
+    spark: SparkSession, org: LocalOrg, connection: dict[str, str], sf: Salesforce, tmp_path: Path, login: Any
+) -> None:
+    (
+        _accounts(spark, ("ORA-1", "Acme"))
+        .write.format("salesforce-batch")
+        .mode("append")
+        .options(**login(connection, org))
+        .option("instance_url", connection["instance_url"])
+        .option("ca_file", connection["ca_file"])
+        .option("resultsPath", str(tmp_path))
+        .option("sobject", "Account")
+        .save()
+    )
+    assert _query(sf, "SELECT Name FROM Account") == [{"Name": "Acme"}]
