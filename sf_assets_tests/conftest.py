@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from pyspark.sql import SparkSession
 from simple_salesforce import Salesforce
 
 from sf_assets.emulator import LocalOrg
+from sf_assets.spark import SalesforceBatchDataSource
 
 pytest_plugins = ["sf_assets.emulator.testing"]
 
@@ -33,3 +38,28 @@ def org(local_org: LocalOrg, org_session: Any) -> LocalOrg:
 def sf(org: LocalOrg, org_session: Any) -> Salesforce:
     """simple-salesforce, unmodified, on a session id and instance URL (no login call)."""
     return Salesforce(instance_url=org.instance_url, session_id=org.new_session(), session=org_session, version="59.0")
+
+
+@pytest.fixture(scope="session")
+def spark() -> Iterator[SparkSession]:
+    """One local Spark for the whole run: two cores, no UI, Python workers on this interpreter."""
+    # The data source's driver-side worker honours only the environment, not spark.pyspark.python.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    session = (
+        SparkSession.builder.master("local[2]")
+        .appName("sf-assets-tests")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.default.parallelism", "2")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.pyspark.python", sys.executable)
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    session.dataSource.register(SalesforceBatchDataSource)
+    yield session
+    session.stop()

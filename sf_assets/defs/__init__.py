@@ -1,0 +1,1 @@
+"""Dagster definitions: source tables, Salesforce assets, checks, jobs and schedules."""
