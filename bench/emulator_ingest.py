@@ -1,11 +1,12 @@
 """Measures the local org's Bulk API 2.0 ingest rate for a simple Contact upsert (not a test).
 
-Usage: ``.venv/bin/python bench/emulator_ingest.py [--records 200000] [--runs 2]``
+Usage: ``.venv/bin/python bench/emulator_ingest.py [--records 200000] [--runs 2] [--discard]``
 
 The org runs in a separate process pinned to one core (``taskset``-style affinity), so the figure
 is what one core of org sustains; the client uploads one CSV and polls. Reported: upload seconds,
 processing seconds (UploadComplete to JobComplete, from the job's own counters) and records/s.
-The second run upserts the same keys, so it measures the update path.
+The second run upserts the same keys, so it measures the update path. ``--discard`` runs the org in
+discard mode (rows are read and counted, never stored), the ceiling a client can see.
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=200_000)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--discard", action="store_true", help="start the org with --discard-records")
     args = parser.parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-org-"))
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from org_process import org_process
 
-    with org_process(data_dir, "--parallel-batches", "1", cores={0}) as connection:
+    flags = ["--parallel-batches", "1", *(["--discard-records"] if args.discard else [])]
+    with org_process(data_dir, *flags, cores={0}) as connection:
         session = requests.Session()
         session.trust_env = False
         session.verify = connection["ca_file"]
@@ -58,8 +61,9 @@ def main() -> int:
             done = time.perf_counter()
             assert info["numberRecordsFailed"] == 0, info
             seconds = info["totalProcessingTime"] / 1000
+            kind = "discarded" if args.discard else "insert" if run == 0 else "update"
             print(
-                f"run {run + 1} ({'insert' if run == 0 else 'update'}): {args.records:,} records, "
+                f"run {run + 1} ({kind}): {args.records:,} records, "
                 f"{len(body) / 1e6:.1f} MB, upload {uploaded - started:.2f} s, processing {seconds:.2f} s "
                 f"({args.records / seconds:,.0f} records/s on one core), wall {done - started:.2f} s"
             )

@@ -25,14 +25,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--records-per-second", type=float, default=0.0, help="simulated speed per batch worker")
     parser.add_argument("--parallel-batches", type=int, default=2, help="internal batches processed at once")
     parser.add_argument("--queue-latency", type=float, default=0.0, help="seconds from UploadComplete to InProgress")
+    parser.add_argument(
+        "--discard-records",
+        action="store_true",
+        help="complete ingest jobs without storing their rows (every row succeeds); for client benchmarks",
+    )
     parser.add_argument("--log-level", default="WARNING", help="Python logging level")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def config_from_argv(argv: list[str] | None = None) -> OrgConfig:
+    """The org configuration the command-line arguments describe."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = OrgConfig(
+    return OrgConfig(
         data_dir=args.data_dir,
         host=args.host,
         port=args.port,
@@ -43,15 +48,25 @@ def main(argv: list[str] | None = None) -> int:
             records_per_second=args.records_per_second,
             parallel_batches=args.parallel_batches,
             queue_latency=args.queue_latency,
+            store_records=not args.discard_records,
         ),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = config_from_argv(argv)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     org = LocalOrg(config).start()
     try:
         print(json.dumps(org.connection()), flush=True)
-        stop.wait()
+        # A process signal may land on any thread, and then never wakes a main thread blocked without a
+        # timeout: wake up regularly to see whether the handler has run.
+        while not stop.wait(0.2):
+            pass
     finally:
         org.stop()
     return 0

@@ -60,11 +60,13 @@ class Plan:
         text = cells[self.key_index]
         return None if text in ("", NULL_TOKEN) else _fold(self.key, text)
 
-    def upsert_keys(self, cells: Iterable[str]) -> list[object]:
+    def upsert_keys(self, cells: Sequence[str]) -> list[object]:
         """The folded upsert keys of raw key cells, leaving out cells that carry none."""
         key = self.key
         assert key is not None
-        return [_fold(key, text) for text in cells if text not in ("", NULL_TOKEN)]
+        if "" in cells or NULL_TOKEN in cells:
+            return _fold_all(key, [text for text in cells if text not in ("", NULL_TOKEN)])
+        return _fold_all(key, list(cells))
 
     @functools.cached_property
     def batchable(self) -> bool:
@@ -215,7 +217,9 @@ class _Work:
     left unchanged), CLEAR for ``#N/A``. Rows keep their first error; later steps skip them.
     """
 
-    def __init__(self, batch_plan: Plan, rows: Sequence[Sequence[str]]) -> None:
+    def __init__(
+        self, batch_plan: Plan, rows: Sequence[Sequence[str]], columns: Sequence[Sequence[str]] | None = None
+    ) -> None:
         self.plan = batch_plan
         self.rows = rows
         self.size = len(rows)
@@ -223,10 +227,14 @@ class _Work:
         self.record_ids: list[str] = [""] * self.size
         self.existing: list[bool] = [False] * self.size
         self.values: dict[str, list[object]] = {}
-        self.stored_keys: dict[int, object] = {}  # row -> the matched record's key value, as stored
+        # The matched record's key value as stored, per row; _NOTHING where no record matched.
+        self.stored_keys: list[object] = [_NOTHING] * self.size
+        # The matched record's rowid, so that its update finds it without a search of the Id index.
+        self.rowids: list[object] = [None] * self.size
         width = len(batch_plan.header)
         self.cells: Sequence[Sequence[str]] = rows
-        if any(len(cells) != width for cells in rows):
+        self._columns: Sequence[Sequence[str]] | None = columns
+        if columns is None and rows and set(map(len, rows)) != {width}:
             blank = [""] * width
             for index, cells in enumerate(rows):
                 if len(cells) != width:
@@ -236,12 +244,19 @@ class _Work:
             # Failed rows are padded so that columns line up; their cells are never used.
             self.cells = [cells if len(cells) == width else blank for cells in rows]
 
-    def column(self, index: int) -> list[str]:
-        return list(map(operator.itemgetter(index), self.cells))
+    def column(self, index: int) -> Sequence[str]:
+        if not self.size:
+            return ()
+        if self._columns is None:
+            # One transposition serves every column; rows are padded to the header's width above.
+            self._columns = list(zip(*self.cells, strict=True))
+        return self._columns[index]
 
     def live(self, indexes: Iterable[int] | None = None) -> list[int]:
         errors = self.errors
         if indexes is None:
+            if errors.count(None) == self.size:
+                return list(range(self.size))
             return [i for i, error in enumerate(errors) if error is None]
         return [i for i in indexes if errors[i] is None]
 
@@ -261,7 +276,10 @@ class _Work:
 
     def results(self) -> Results:
         errors = self.errors
-        created = [error is None and not existing for error, existing in zip(errors, self.existing, strict=True)]
+        if errors.count(None) == self.size:
+            created = list(map(operator.not_, self.existing))
+        else:
+            created = [error is None and not existing for error, existing in zip(errors, self.existing, strict=True)]
         return Results(self.record_ids, created, errors)
 
 
@@ -292,15 +310,17 @@ class Engine:
         rows: Sequence[Sequence[str]],
         duplicate_keys: frozenset[object] = frozenset(),
         transaction_size: int = 0,
+        columns: Sequence[Sequence[str]] | None = None,
     ) -> Results:
         """Applies rows as consecutive transactions of ``transaction_size`` (0: one); returns an
-        outcome per row, in order.
+        outcome per row, in order. ``columns``, when the caller has them, are the same cells column
+        by column, every row as wide as the header.
 
         Rows are looked up and written together, which gives each row the outcome it gets when its
         transactions run one after another as long as ``batch_plan.batchable`` holds; a unique-value
         collision replays the writes transaction by transaction and row by row.
         """
-        work = _Work(batch_plan, rows)
+        work = _Work(batch_plan, rows, columns)
         if batch_plan.operation in ("delete", "hardDelete"):
             self._delete(work)
         else:
@@ -357,21 +377,28 @@ class Engine:
     ) -> dict[object, list[tuple[object, ...]]]:
         """Finds live records by a key field; returns folded key -> [(Id, IsDeleted, stored key), ...]."""
         found: dict[object, list[tuple[object, ...]]] = {}
+        for folded, row in zip(*self._find(obj, key, values), strict=True):
+            found.setdefault(folded, []).append(row)
+        return found
+
+    def _find(
+        self, obj: ObjectDef, key: FieldDef, values: Iterable[object]
+    ) -> tuple[list[object], list[tuple[object, ...]]]:
+        """The folded key values and rows (Id, IsDeleted, stored key, rowid) of the live records a key matches."""
         keys = list(values)
         collate = "" if key.case_sensitive or key.name == "Id" else " COLLATE NOCASE"
+        rows: list[tuple[object, ...]] = []
         for start in range(0, len(keys), _SQL_CHUNK):
             chunk = keys[start : start + _SQL_CHUNK]
             marks = ",".join("?" * len(chunk))
             sql = (
-                f"SELECT Id, IsDeleted, {quote(key.name)} FROM {quote(obj.name)} "
+                f"SELECT Id, IsDeleted, {quote(key.name)}, rowid FROM {quote(obj.name)} "
                 f"WHERE {quote(key.name)}{collate} IN ({marks})"
             )
             if key.name != "Id":
                 sql += " AND IsDeleted = 0"
-            rows = self.store.query(sql, chunk)
-            for folded, row in zip(_fold_all(key, [row[2] for row in rows]), rows, strict=True):
-                found.setdefault(folded, []).append(row)
-        return found
+            rows += self.store.query(sql, chunk)
+        return _fold_all(key, [row[2] for row in rows]), rows
 
     # -- matching ----------------------------------------------------------------------------------
 
@@ -397,38 +424,55 @@ class Engine:
             missing = str(RecordError("MISSING_ARGUMENT", f"{key.name} not specified"))
         assert key is not None
         given = work.values.get(key.name) or [None] * work.size
-        keyed: list[int] = []
-        raw: list[object] = []
-        for index in work.live():
-            value = given[index]
-            if value is None or value is CLEAR:
-                errors[index] = missing
-            else:
-                keyed.append(index)
-                raw.append(value)
+        keyed: list[int] = work.live()
+        raw: list[object] = _pick(given, keyed)
+        if None in raw or CLEAR in raw:
+            for index in keyed:
+                if given[index] is None or given[index] is CLEAR:
+                    errors[index] = missing
+            keyed = work.live(keyed)
+            raw = _pick(given, keyed)
         folded = _fold_all(key, raw)
         if batch_plan.operation == "upsert" and duplicate_keys:
             for index, value, folded_value in zip(keyed, raw, folded, strict=True):
                 if folded_value in duplicate_keys:
                     errors[index] = str(RecordError("DUPLICATE_VALUE", f"Duplicate external id specified: {value}"))
-        found = self._lookup(batch_plan.obj, key, raw)
+        found_keys, rows = self._find(batch_plan.obj, key, raw)
+        # Keys mostly match one record each; only keys that match several need their rows grouped.
+        first = dict(zip(found_keys, rows, strict=True))
+        several: dict[object, list[tuple[object, ...]]] = {}
+        if len(first) < len(rows):
+            for found_key, row in zip(found_keys, rows, strict=True):
+                several.setdefault(found_key, []).append(row)
         by_id = key.name == "Id"
         must_exist = batch_plan.operation == "update" or by_id
-        for index, folded_value in zip(keyed, folded, strict=True):
+        hits = list(map(first.get, folded))
+        if hits and len(keyed) == work.size and not several and None not in hits and errors.count(None) == work.size:
+            # The common update: every row matched one live record. Deleted ones show only by Id.
+            record_ids, deleted, stored_keys, rowids = (list(column) for column in zip(*hits, strict=True))
+            if not (by_id and any(deleted)):
+                work.record_ids = record_ids  # type: ignore[assignment]  # Id is a TEXT column
+                work.stored_keys, work.rowids = stored_keys, rowids
+                work.existing = [True] * work.size
+                return
+        record_ids = work.record_ids
+        existing = work.existing
+        stored_keys = work.stored_keys
+        rowids = work.rowids
+        for index, folded_value, match in zip(keyed, folded, hits, strict=True):
             if errors[index] is not None:
                 continue
-            matches = found.get(folded_value)
-            if not matches:
+            if match is None:
                 if must_exist:
                     errors[index] = str(RecordError("INVALID_CROSS_REFERENCE_KEY", "invalid cross reference id"))
-            elif by_id and matches[0][1]:
+            elif several and len(several.get(folded_value, ())) > 1:
+                errors[index] = str(_duplicate_external_id(key, [m[0] for m in several[folded_value]]))
+            elif by_id and match[1]:
                 errors[index] = str(RecordError("ENTITY_IS_DELETED", "entity is deleted"))
-            elif len(matches) > 1:
-                errors[index] = str(_duplicate_external_id(key, [m[0] for m in matches]))
             else:
-                work.record_ids[index] = str(matches[0][0])
-                work.existing[index] = True
-                work.stored_keys[index] = matches[0][2]
+                record_id, _, stored_keys[index], rowids[index] = match
+                record_ids[index] = str(record_id)
+                existing[index] = True
 
     # -- checking ----------------------------------------------------------------------------------
 
@@ -567,6 +611,7 @@ class Engine:
         settable = [name for name in changed if not (rules.derived_name and name == "Name")]
         picked = [_pick(columns[name], rows) for name in settable]
         ids_of = [work.record_ids[i] for i in rows]
+        rowids = _pick(work.rowids, rows)
         # A #N/A cell is given (it clears the field); only an empty cell leaves the field out.
         raw = [_pick(given[name], rows) for name in settable]
         key = work.plan.key
@@ -574,27 +619,34 @@ class Engine:
             # Writing a key its record already holds, byte for byte, changes nothing but costs an
             # index update; leaving it out of the SET list is the common upsert shape.
             at = settable.index(key.name)
-            stored = work.stored_keys
-            raw[at] = [None if stored.get(i, _NOTHING) == v else v for i, v in zip(rows, raw[at], strict=True)]
-        if all(None not in column for column in raw):
-            shapes: list[tuple[bool, ...]] = [tuple(True for _ in settable)] * len(rows)
+            same = list(map(operator.eq, _pick(work.stored_keys, rows), raw[at]))
+            if all(same):
+                raw[at] = [None] * len(rows)
+            elif any(same):
+                raw[at] = [None if unchanged else v for unchanged, v in zip(same, raw[at], strict=True)]
+        # Most loads give every row the same fields: then each column is wholly given or wholly empty.
+        uniform = [None not in column or column.count(None) == len(column) for column in raw]
+        if all(uniform):
+            shape = tuple(None not in column for column in raw)
+            shapes: list[tuple[bool, ...]] = [shape] * len(rows)
         else:
             shapes = list(zip(*([v is not None for v in column] for column in raw), strict=True))
         runs: list[tuple[str, list[int], list[tuple[object, ...]]]] = []
         start = 0
-        for end in range(1, len(rows) + 1):
+        ends = [len(rows)] if all(uniform) else range(1, len(rows) + 1)
+        for end in ends:
             if end < len(rows) and shapes[end] == shapes[start]:
                 continue
             shape = shapes[start]
             names = [name for name, flag in zip(settable, shape, strict=True) if flag]
             chosen = [column[start:end] for column, flag in zip(picked, shape, strict=True) if flag]
-            params = list(zip(ids_of[start:end], *chosen, strict=True))
+            params = list(zip(ids_of[start:end], rowids[start:end], *chosen, strict=True))
             runs.append((self._update_sql(obj, rules, names, stamp), rows[start:end], params))
             start = end
         return runs
 
     def _update_sql(self, obj: ObjectDef, rules: _Rules, names: list[str], stamp: str) -> str:
-        slot = {name: f"?{number}" for number, name in enumerate(names, start=2)}
+        slot = {name: f"?{number}" for number, name in enumerate(names, start=3)}
         sets = [f"{quote(name)} = {placeholder}" for name, placeholder in slot.items()]
         if rules.derived_name:
             first = slot.get("FirstName", "FirstName")
@@ -605,7 +657,9 @@ class Engine:
             f"LastModifiedById = {_literal(self.user_id)}",
             f"SystemModstamp = {_literal(stamp)}",
         ]
-        return f"UPDATE {quote(obj.name)} SET {', '.join(sets)} WHERE Id = ?1"
+        # By rowid, which the lookup found; the Id test guards against a rowid that a hard delete
+        # freed and an insert took in between.
+        return f"UPDATE {quote(obj.name)} SET {', '.join(sets)} WHERE rowid = ?2 AND Id = ?1"
 
     def _write_one_by_one(
         self,
@@ -697,7 +751,10 @@ def _fold(key: FieldDef, value: object) -> object:
 def _fold_all(key: FieldDef, values: list[object]) -> list[object]:
     if key.case_sensitive:
         return values
-    return [v.lower() if isinstance(v, str) else v for v in values]
+    try:
+        return list(map(str.lower, values))  # type: ignore[arg-type]
+    except TypeError:  # a number or null among them: only text has case
+        return [v.lower() if isinstance(v, str) else v for v in values]
 
 
 def _nulls_for_clear(values: list[object]) -> list[object]:

@@ -273,6 +273,19 @@ class Split:
     keys: list[str]
 
 
+def _column(lines: list[str], delimiter: str, index: int) -> list[str]:
+    """Cell ``index`` of each quote-free line that has one."""
+    widths = set(map(str.count, lines, itertools.repeat(delimiter)))
+    if len(widths) == 1:
+        # Every line has the same cells: cut them all at once and take every width-th.
+        width = widths.pop() + 1
+        if index >= width:
+            return []
+        return "\n".join(lines).replace("\n", delimiter).split(delimiter)[index::width]
+    splits = (line.split(delimiter, index + 1) for line in lines)
+    return [cells[index] for cells in splits if len(cells) > index]
+
+
 class _Cutter:
     """Gathers records into internal batches of ``size``."""
 
@@ -294,11 +307,8 @@ class _Cutter:
             lines = lines[len(piece) :]
             self._parts.append("\n".join(piece) + "\n")
             self._count += len(piece)
-            index = self.key_index
-            if index is not None:
-                cut = self.delimiter
-                splits = (line.split(cut, index + 1) for line in piece)
-                self._keys.extend(cells[index] for cells in splits if len(cells) > index)
+            if self.key_index is not None:
+                self._keys += _column(piece, self.delimiter, self.key_index)
             if self._count >= self.size:
                 yield from self.flush()
 

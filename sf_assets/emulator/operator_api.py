@@ -70,6 +70,9 @@ def register(router: Router, org: LocalOrg) -> None:
         unknown = set(knobs) - _PROCESSING_KNOBS
         if unknown:
             raise bad_request("INVALID_FIELD", f"Unknown processing settings: {', '.join(sorted(unknown))}")
+        if not isinstance(knobs.get("store_records", True), bool):
+            # A truthy string such as "false" must not silently keep or drop every row.
+            raise bad_request("INVALID_FIELD", "store_records must be true or false")
         org.processor.model = dataclasses.replace(org.processor.model, **knobs)
         if "session_ttl" in body:
             org.sessions.ttl_seconds = float(body["session_ttl"])

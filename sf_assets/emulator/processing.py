@@ -13,9 +13,11 @@ import logging
 import queue
 import threading
 import time
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from . import dml
+from . import batch_text, discard, dml
 from .ingest import IngestService
 from .jobs import IngestJob, UploadError, quote_all
 from .limits import INGEST_RECORDS, Limits
@@ -34,6 +36,8 @@ class ProcessingModel:
         batch_overhead: Simulated fixed seconds per internal batch.
         batch_size: Records per internal batch (10,000 in Salesforce).
         transaction_size: Records per transaction (200 in Salesforce).
+        store_records: False for discard mode: ingest jobs read and count their rows and report each
+            as a success with an Id, but never validate or store them (to measure a client alone).
     """
 
     records_per_second: float = 0.0
@@ -42,13 +46,27 @@ class ProcessingModel:
     batch_overhead: float = 0.0
     batch_size: int = 10_000
     transaction_size: int = 200
+    store_records: bool = True
 
 
 _UNREADABLE = (dml.JobError, UploadError, csv.Error, UnicodeDecodeError)
+_FLAGS = {True: "true", False: "false"}
 
 
-def _result_lines(batch_plan: dml.Plan, rows: list[list[str]], results: dml.Results, *, quoted: bool) -> str:
-    """The successful-results lines of a chunk, each starting with a newline."""
+def _result_lines(
+    batch_plan: dml.Plan, rows: Sequence[Sequence[str]], results: dml.Results, lines: list[str] | None, delimiter: str
+) -> str:
+    """The successful-results lines of a chunk, each starting with a newline.
+
+    ``lines`` are the chunk's rows as plain batch-file lines (no quotes, so no cell needs escaping),
+    or None when the batch has quotes.
+    """
+    if lines is not None and not batch_plan.number_columns and results.failed == 0:
+        # Every row succeeded and each line is its cells joined by the delimiter: the quoted echo is
+        # the line with each delimiter turned into '","', done on the whole chunk at once.
+        echoed = "\n".join(lines).replace(delimiter, '","').split("\n")
+        flags = list(map(_FLAGS.__getitem__, results.created))
+        return "".join(map('\n"{}","{}","{}"'.format, results.record_ids, flags, echoed))
     ok = [
         (record_id, "true" if created else "false", cells)
         for cells, record_id, created, error in zip(
@@ -56,7 +74,7 @@ def _result_lines(batch_plan: dml.Plan, rows: list[list[str]], results: dml.Resu
         )
         if error is None
     ]
-    if quoted or batch_plan.number_columns:
+    if lines is None or batch_plan.number_columns:
         return quote_all([record_id, created, *dml.echo(batch_plan, cells)] for record_id, created, cells in ok)
     glue = '","'
     return "".join([f'\n"{record_id}","{created}","{glue.join(cells)}"' for record_id, created, cells in ok])
@@ -168,8 +186,12 @@ class Processor:
                 files.batch_path(number).write_text(piece.text, encoding="utf-8")
                 count = number + 1
                 if batch_plan.key is not None:
-                    for key in batch_plan.upsert_keys(piece.keys):
-                        (duplicates if key in seen else seen).add(key)
+                    keys = batch_plan.upsert_keys(piece.keys)
+                    distinct = set(keys)
+                    if len(distinct) < len(keys):
+                        duplicates.update(key for key, times in Counter(keys).items() if times > 1)
+                    duplicates.update(distinct.intersection(seen))
+                    seen.update(distinct)
         except _UNREADABLE as error:
             self._fail_unsplit(job, error)
             return
@@ -220,7 +242,12 @@ class Processor:
         # newline="": a CR or CRLF inside a quoted cell is data, not a line end to translate.
         with path.open(encoding="utf-8", newline="") as handle:
             text = handle.read()
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, strict=True))
+        lines = batch_text.plain_lines(text)
+        rows: Sequence[list[str]]
+        if lines is None:
+            rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, strict=True))
+        else:
+            rows = batch_text.SplitLines(lines, job.delimiter)
         if job.state != "InProgress":
             files.append("unprocessed", rows)
             self._mark_done(job, number, 0, 0, 0.0)
@@ -231,6 +258,7 @@ class Processor:
             self._mark_done(job, number, 0, 0, 0.0)
             return
         batch_plan = self._plans[job.id]
+        columns = None if lines is None else batch_text.columns(lines, job.delimiter, len(batch_plan.header))
         duplicates = self._duplicates.get(job.id, frozenset())
         model = self.model
         started = time.perf_counter()
@@ -243,12 +271,17 @@ class Processor:
         for start in range(0, len(rows), max(1, step)):
             chunk = rows[start : start + step]
             began = time.perf_counter()
-            results = self.engine.apply(batch_plan, chunk, duplicates, size)
-            # Without quotes in the batch no cell needs escaping, so lines are joined directly.
-            successful.append(_result_lines(batch_plan, chunk, results, quoted='"' in text))
-            for cells, record_id, error in zip(chunk, results.record_ids, results.errors, strict=True):
-                if error is not None:
-                    failed.append([record_id, error, *dml.echo(batch_plan, cells)])
+            chunk_columns = None if columns is None else [column[start : start + step] for column in columns]
+            if model.store_records:
+                results = self.engine.apply(batch_plan, chunk, duplicates, size, chunk_columns)
+            else:
+                results = discard.accept(batch_plan, chunk, self.engine.ids, chunk_columns)
+            chunk_lines = None if lines is None else lines[start : start + step]
+            successful.append(_result_lines(batch_plan, chunk, results, chunk_lines, job.delimiter))
+            if results.failed:
+                for index, (record_id, error) in enumerate(zip(results.record_ids, results.errors, strict=True)):
+                    if error is not None:
+                        failed.append([record_id, error, *dml.echo(batch_plan, chunk[index])])
             if model.records_per_second > 0:
                 remaining = len(chunk) / model.records_per_second - (time.perf_counter() - began)
                 if remaining > 0:

@@ -82,6 +82,31 @@ def test_upsert_rejects_every_row_sharing_an_external_id(sf: Salesforce) -> None
     }
 
 
+@pytest.fixture
+def small_batches(org: LocalOrg, org_session: Any) -> Any:
+    """Internal batches of 2 records, restored to the default after the test."""
+
+    def configure(size: int) -> None:
+        response = org_session.patch(
+            f"{org.instance_url}/__org__/config",
+            json={"processing": {"batch_size": size}},
+            headers={"Authorization": f"Bearer {org.new_session()}"},
+        )
+        assert response.status_code == 200
+
+    configure(2)
+    yield
+    configure(10_000)
+
+
+@pytest.mark.usefixtures("small_batches")
+def test_upsert_rejects_an_external_id_repeated_in_another_internal_batch(sf: Salesforce) -> None:
+    data = "Name,Oracle_Id__c\nA,X-1\nB,X-2\nC,X-3\nD,x-1\n"
+    job_id = _ingest(sf, "Account", "upsert", data, external_id_field="Oracle_Id__c")
+    failed = {r["Name"] for r in _rows(sf.bulk2.Account.get_failed_records(job_id))}
+    assert failed == {"A", "D"}
+
+
 def test_relationship_column_links_child_to_parent(sf: Salesforce) -> None:
     sf.bulk2.Account.upsert(records=_accounts(2), external_id_field="Oracle_Id__c", wait=0.05)
     contacts = [

@@ -1,7 +1,11 @@
-"""Bad and unusual HTTP input never crashes the org: after each case it still answers ``GET /services/data/``."""
+"""Bad and unusual HTTP input never crashes the org: after each case it still answers ``GET /services/data/``.
+
+Also gzip both ways, as Salesforce does it: compressed request bodies, compressed responses on request.
+"""
 
 from __future__ import annotations
 
+import gzip
 import socket
 import ssl
 import time
@@ -12,6 +16,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from sf_assets.emulator import LocalOrg
+from sf_assets.emulator.http import accepts_gzip
 
 NOT_FOUND = [{"errorCode": "NOT_FOUND", "message": "The requested resource does not exist"}]
 
@@ -191,3 +196,111 @@ def test_delimiter_and_line_ending_options(client: Client, spec: dict[str, str],
     info = client.wait(job["id"])
     assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == ("JobComplete", 2, 0)
     assert client.names() == ["Acme, Inc.", "Globex"]
+
+
+# -- gzip ------------------------------------------------------------------------------------------
+
+
+def _gzip_upload(client: Client, job_id: str, data: bytes) -> Any:
+    headers = {**client.auth, "Content-Type": "text/csv", "Content-Encoding": "gzip"}
+    return client.session.put(f"{client.base}/{job_id}/batches", data=data, headers=headers)
+
+
+def _finished_job(client: Client, csv: bytes) -> str:
+    job = client.create()
+    assert client.upload(job["id"], csv).status_code == 201
+    client.close(job["id"])
+    assert client.wait(job["id"])["state"] == "JobComplete"
+    return str(job["id"])
+
+
+def test_gzip_upload_is_inflated_and_processed(client: Client) -> None:
+    job = client.create()
+    assert _gzip_upload(client, job["id"], gzip.compress(b"Name\nAcme\nGlobex\n")).status_code == 201
+    client.close(job["id"])
+    assert client.wait(job["id"])["numberRecordsProcessed"] == 2
+    assert client.names() == ["Acme", "Globex"]
+
+
+def test_gzip_upload_of_concatenated_members_reads_them_all(client: Client) -> None:
+    job = client.create()
+    data = gzip.compress(b"Name\nAcme\n") + gzip.compress(b"Globex\n")
+    assert _gzip_upload(client, job["id"], data).status_code == 201
+    client.close(job["id"])
+    assert client.wait(job["id"])["numberRecordsProcessed"] == 2
+    assert client.names() == ["Acme", "Globex"]
+
+
+def test_gzip_json_body_creates_a_job(client: Client) -> None:
+    headers = {**client.auth, "Content-Type": "application/json", "Content-Encoding": "gzip"}
+    body = gzip.compress(b'{"object": "Account", "operation": "insert"}')
+    response = client.session.post(client.base, data=body, headers=headers)
+    assert response.status_code == 200
+    assert response.json()["state"] == "Open"
+
+
+def test_corrupt_gzip_upload_is_400_and_stores_nothing(client: Client) -> None:
+    job = client.create()
+    response = _gzip_upload(client, job["id"], b"\x1f\x8b\x08\x00not gzip at all")
+    assert response.status_code == 400
+    assert response.json()[0]["errorCode"] == "INVALID_REQUEST"
+
+
+def test_truncated_gzip_upload_is_400(client: Client) -> None:
+    job = client.create()
+    assert _gzip_upload(client, job["id"], gzip.compress(b"Name\nAcme\n" * 100)[:-12]).status_code == 400
+
+
+def test_unknown_content_encoding_is_415(client: Client) -> None:
+    headers = {**client.auth, "Content-Type": "text/csv", "Content-Encoding": "br"}
+    job = client.create()
+    response = client.session.put(f"{client.base}/{job['id']}/batches", data=b"Name\nAcme\n", headers=headers)
+    assert response.status_code == 415
+
+
+def test_json_response_is_gzipped_when_accepted(client: Client) -> None:
+    headers = {**client.auth, "Accept-Encoding": "gzip"}
+    response = client.session.get(f"{client.base}/", headers=headers, stream=True)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    assert gzip.decompress(response.raw.read(decode_content=False)).startswith(b'{"done": ')
+
+
+def test_response_is_plain_without_accept_encoding(client: Client) -> None:
+    headers = {**client.auth, "Accept-Encoding": "identity"}
+    response = client.session.get(f"{client.base}/", headers=headers, stream=True)
+    assert "Content-Encoding" not in response.headers
+    assert response.raw.read(decode_content=False).startswith(b'{"done": ')
+
+
+def test_result_csv_is_streamed_gzipped_and_requests_decodes_it(client: Client) -> None:
+    job_id = _finished_job(client, b"Name\nAcme\nGlobex\n")
+    # requests asks for gzip by default and inflates transparently: callers see the plain CSV.
+    response = client.session.get(f"{client.base}/{job_id}/successfulResults/", headers=client.auth)
+    assert response.headers["Content-Encoding"] == "gzip"
+    assert response.headers["Transfer-Encoding"] == "chunked"
+    lines = response.text.split("\n")
+    assert lines[0] == '"sf__Id","sf__Created",Name'
+    assert [line.split(",")[-1] for line in lines[1:]] == ['"Acme"', '"Globex"']
+
+
+def test_no_content_response_carries_no_encoding(client: Client) -> None:
+    job_id = _finished_job(client, b"Name\nAcme\n")
+    response = client.session.delete(f"{client.base}/{job_id}", headers={**client.auth, "Accept-Encoding": "gzip"})
+    assert response.status_code == 204
+    assert "Content-Encoding" not in response.headers
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("gzip, deflate", True),
+        ("deflate, gzip;q=0.5", True),
+        ("gzip;q=0", False),
+        ("*", True),
+        ("identity", False),
+        (None, False),
+    ],
+)
+def test_accept_encoding_parsing(header: str | None, expected: bool) -> None:
+    assert accepts_gzip(header) is expected
