@@ -80,6 +80,10 @@ class SalesforceBulkResource(dg.ConfigurableResource):
         default=None,
         description="Fail the write when more rows fail: a count ('100'), percentage ('2.5%') or fraction.",
     )
+    check_limits: bool = Field(
+        default=True,
+        description="Count the rows and refuse a write the org's daily API and batch allocations cannot carry.",
+    )
     keep_successful: bool = Field(
         default=True, description="Keep successful rows with their Salesforce Ids (used by reconciliation checks)."
     )
@@ -142,6 +146,9 @@ class SalesforceBulkResource(dg.ConfigurableResource):
             options["ca_file"] = ca_file
         if self.failure_threshold:
             options["failureThreshold"] = self.failure_threshold
+        options["checkLimits"] = str(self.check_limits)
+        if self.check_limits:
+            options["expectedRows"] = str(df.count())
         if df.sparkSession is not self.pyspark.spark_session:
             df.sparkSession.dataSource.register(SalesforceBatchDataSource)
         started = time.perf_counter()

@@ -21,6 +21,9 @@ class JobResult:
         failed: Rows Salesforce rejected.
         unprocessed: Rows Salesforce never processed (``records - processed``).
         retries: Salesforce's internal retries of the job's batches.
+        resent: Rows of this job that failed for a transient reason (lock contention, unprocessed) and were
+            sent again in a later job.
+        retry_of: The job whose transient failures this job resends.
         upload_seconds: Creating the job, uploading its CSV and closing it.
         processing_seconds: From closing the job to seeing it finished.
         results_seconds: Fetching and storing its result rows.
@@ -33,6 +36,8 @@ class JobResult:
     failed: int
     unprocessed: int
     retries: int = 0
+    resent: int = 0
+    retry_of: str | None = None
     upload_seconds: float = 0.0
     processing_seconds: float = 0.0
     results_seconds: float = 0.0
@@ -63,6 +68,7 @@ class PartitionResult(WriterCommitMessage):
         encode_seconds: Turning Arrow batches into CSV (the task's own thread).
         wall_seconds: The whole task, from its first row to its last result.
         peak_rss_mb: Peak resident memory of the Python worker process that ran the task.
+        api_usage: The last ``Sforce-Limit-Info`` the org sent this task (``api-usage=used/max``).
     """
 
     partition_id: int
@@ -78,6 +84,7 @@ class PartitionResult(WriterCommitMessage):
     encode_seconds: float = 0.0
     wall_seconds: float = 0.0
     peak_rss_mb: float = 0.0
+    api_usage: str = ""
 
     @property
     def upload_seconds(self) -> float:

@@ -77,10 +77,7 @@ class CsvEncoder:
             pc.fill_null(quote(text), column.null_value) for text, column in zip(texts, self.plan.columns, strict=True)
         ]
         rows = len(cells[0]) if cells else 0
-        if rows == 0:
-            return EncodedRows(b"", 0, rejected)
-        lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, ","), "", "\n")
-        return EncodedRows(_string_bytes(lines), rows, rejected)
+        return EncodedRows(_csv_lines(cells), rows, rejected)
 
     def _rejected(self, texts: list[pa.Array], bad: pa.Array, problems: list[tuple[str, pa.Array]]) -> pa.Table:
         columns = [pc.filter(text, bad) for text in texts]
@@ -96,6 +93,19 @@ class CsvEncoder:
     def as_text(self, batch: pa.RecordBatch) -> pa.Table:
         """The batch as text columns (nulls kept), the form results are stored in."""
         return pa.Table.from_arrays([to_text(array)[0] for array in batch.columns], schema=self.text_schema)
+
+
+def text_rows(table: pa.Table) -> bytes:
+    """CSV lines of a table of text columns as Salesforce echoed them (a null is an empty cell)."""
+    cells = [pc.fill_null(quote(column.combine_chunks()), "") for column in table.columns]
+    return _csv_lines(cells)
+
+
+def _csv_lines(cells: list[pa.Array]) -> bytes:
+    if not cells or len(cells[0]) == 0:
+        return b""
+    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, ","), "", "\n")
+    return _string_bytes(lines)
 
 
 def to_text(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:

@@ -67,6 +67,10 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
         self.org: OrgSession = transport.org
         describes: dict[str, ObjectDescribe] = {}
         self.plan: ColumnPlan = _plan(schema, options, transport, describes)
+        if options.check_limits:
+            from .limits_check import check_limits
+
+            check_limits(transport, options, options.expected_rows)
         log.info(
             "writing %s (%s) to %s; results in %s",
             self.plan.sobject,
@@ -96,7 +100,12 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
             encoder=CsvEncoder(self.plan),
             results=ResultFiles(options.results_dir, self.plan.headers, partition_id, attempt),
             limits=JobLimits(
-                options.batch_size, options.max_job_bytes, options.max_jobs_in_flight, options.success_results
+                options.batch_size,
+                options.max_job_bytes,
+                options.max_jobs_in_flight,
+                options.success_results,
+                options.max_row_retries,
+                options.retry_delay,
             ),
             poll=PollSchedule(options.poll_interval, 1.5, options.max_poll_interval, options.job_timeout),
         )

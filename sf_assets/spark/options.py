@@ -60,6 +60,11 @@ OPTION_NAMES: dict[str, str] = {
         "maxPollInterval",
         "jobTimeout",
         "maxRetries",
+        "maxRowRetries",
+        "retryDelay",
+        "checkLimits",
+        "limitsMargin",
+        "expectedRows",
         # Spark adds it for save(path); we have no use for it.
         "path",
     )
@@ -140,6 +145,12 @@ class WriteOptions:
         max_poll_interval: Longest interval between polls.
         job_timeout: Seconds to wait for one job before giving up (``None``: no limit).
         max_retries: Retries of a call that failed for a transient reason.
+        max_row_retries: Times rows that failed for a transient reason (``UNABLE_TO_LOCK_ROW``, unprocessed)
+            are sent again in a new job.
+        retry_delay: Seconds before the first resend; each later one waits about twice as long.
+        check_limits: Check the org's daily allocations (``/limits``) before sending anything.
+        limits_margin: Share of each daily allocation a write must leave untouched.
+        expected_rows: How many rows the write holds, if known, to check the allocations against.
     """
 
     credentials: Credentials
@@ -160,6 +171,11 @@ class WriteOptions:
     max_poll_interval: float = 5.0
     job_timeout: float | None = None
     max_retries: int = 5
+    max_row_retries: int = 3
+    retry_delay: float = 1.0
+    check_limits: bool = True
+    limits_margin: float = 0.1
+    expected_rows: int | None = None
 
     @property
     def results_dir(self) -> str:
@@ -224,6 +240,13 @@ class WriteOptions:
             max_poll_interval=reader.number("maxpollinterval", 5.0, minimum=0.01),
             job_timeout=reader.number("jobtimeout", None, minimum=1.0),
             max_retries=reader.integer("maxretries", 5, minimum=0, maximum=100),
+            max_row_retries=reader.integer("maxrowretries", 3, minimum=0, maximum=20),
+            retry_delay=reader.number("retrydelay", 1.0, minimum=0.0) or 0.0,
+            check_limits=reader.boolean("checklimits", default=True),
+            limits_margin=_fraction(reader, "limitsmargin", 0.1),
+            expected_rows=reader.integer("expectedrows", -1, minimum=0, maximum=10**12)
+            if reader.text("expectedrows")
+            else None,
         )
 
 
@@ -309,6 +332,14 @@ def _credentials(reader: _Reader) -> Credentials:
         domain=domain,
         api_version=version.removeprefix("v"),
     )
+
+
+def _fraction(reader: _Reader, key: str, default: float) -> float:
+    value = reader.number(key, default, minimum=0.0)
+    assert value is not None
+    if value >= 1:
+        raise OptionError(f"option {OPTION_NAMES[key]}={value:g} must be a fraction below 1, e.g. 0.1")
+    return value
 
 
 def _ca_file(value: str | None) -> str | None:

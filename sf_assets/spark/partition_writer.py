@@ -11,6 +11,7 @@ On any failure the jobs still open in Salesforce are aborted before the error pr
 from __future__ import annotations
 
 import logging
+import random
 import resource
 import sys
 import tempfile
@@ -18,16 +19,19 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from sf_assets.bulk import IngestClient, JobFailedError, JobSpec
+from sf_assets.bulk import IngestClient, JobSpec
 from sf_assets.bulk.ingest import PollSchedule
+from sf_assets.bulk.limits import api_usage
 
 from .commit_message import JobResult, PartitionResult
-from .csv_encoding import CsvEncoder
+from .csv_encoding import CsvEncoder, text_rows
 from .result_files import ResultFiles
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,8 @@ class JobLimits:
     max_job_bytes: int
     max_jobs_in_flight: int
     success_results: bool = False
+    row_retries: int = 3
+    retry_delay: float = 1.0
 
 
 class _JobFile:
@@ -89,13 +95,14 @@ class PartitionWriter:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(limits.max_jobs_in_flight)
         self._failed = threading.Event()
+        self._usage_warned = False
 
     def write(self, batches: Iterator[pa.RecordBatch]) -> PartitionResult:
         """Send every row of ``batches`` and return the partition's accounting."""
         started = time.perf_counter()
         encode_seconds = 0.0
         records_in = rejected = 0
-        futures: list[Future[JobResult]] = []
+        futures: list[Future[list[JobResult]]] = []
         current: _JobFile | None = None
         pool = ThreadPoolExecutor(self.limits.max_jobs_in_flight, thread_name_prefix="sf-job")
         try:
@@ -126,7 +133,7 @@ class PartitionWriter:
             current = None
             wait(futures, return_when=FIRST_EXCEPTION)
             self._raise_if_failed(futures)
-            job_results = [future.result() for future in futures]
+            job_results = [job for future in futures for job in future.result()]
         except BaseException:
             self._failed.set()
             # Abort first: job threads may be blocked in a slow call, and Salesforce must stop now.
@@ -140,14 +147,14 @@ class PartitionWriter:
             if current is not None:
                 current.file.close()
         files = self.results.publish()
-        failed_in_jobs = sum(job.failed for job in job_results)
         return PartitionResult(
             partition_id=self.results.partition_id,
             attempt=self.results.attempt,
             records_in=records_in,
             succeeded=sum(job.succeeded for job in job_results),
-            failed=failed_in_jobs + rejected,
-            unprocessed=sum(job.unprocessed for job in job_results),
+            # Final outcomes: a row resent after a transient failure counts once, where it ended.
+            failed=self.results.rows["failed"],
+            unprocessed=self.results.rows["unprocessed"],
             rejected=rejected,
             errors_by_code=dict(self.results.errors_by_code),
             jobs=tuple(job_results),
@@ -155,6 +162,7 @@ class PartitionWriter:
             encode_seconds=encode_seconds,
             wall_seconds=time.perf_counter() - started,
             peak_rss_mb=_peak_rss_mb(),
+            api_usage=self.jobs.transport.limit_info or "",
         )
 
     def _pieces(self, batch: pa.RecordBatch, current: _JobFile | None) -> Iterator[pa.RecordBatch]:
@@ -176,7 +184,7 @@ class PartitionWriter:
     def _fits(self, job: _JobFile, rows: int, size: int) -> bool:
         return job.rows + rows <= self.limits.batch_size and job.size + size <= self.limits.max_job_bytes
 
-    def _submit(self, pool: ThreadPoolExecutor, job_file: _JobFile) -> Future[JobResult]:
+    def _submit(self, pool: ThreadPoolExecutor, job_file: _JobFile) -> Future[list[JobResult]]:
         # Blocks the encoding thread while the maximum number of jobs is in flight.
         while not self._slots.acquire(timeout=0.5):
             if self._failed.is_set():
@@ -189,56 +197,20 @@ class PartitionWriter:
             job_file.file.close()
             raise
 
-    def _run_job(self, job_file: _JobFile) -> JobResult:
+    def _run_job(self, job_file: _JobFile) -> list[JobResult]:
+        """Run one job, then resend its transient failures in new jobs until they land or retries run out."""
         try:
-            if self._failed.is_set():
-                raise RuntimeError("another job of this partition failed")
-            tick = time.perf_counter()
-            job = self.jobs.create(self.spec)
-            with self._lock:
-                self._open_jobs.add(job.id)
-            job_file.file.seek(0)
-            self.jobs.upload(job.id, job_file.file)
-            self.jobs.close(job.id)
-            job_file.file.close()
-            uploaded = time.perf_counter()
-            try:
-                info = self.jobs.wait(job.id, self.poll)
-            except JobFailedError:
-                with self._lock:  # a Failed job is over: nothing to abort
-                    self._open_jobs.discard(job.id)
-                raise
-            with self._lock:
-                self._open_jobs.discard(job.id)
-            processed = time.perf_counter()
-            unprocessed = max(0, job_file.rows - info.processed)
-            failed_rows = self._fetch("failed", "failedResults", job.id) if info.failed else 0
-            if failed_rows != info.failed:
-                log.warning("job %s reports %d failed rows, its results hold %d", job.id, info.failed, failed_rows)
-            if unprocessed:
-                self._fetch("unprocessed", "unprocessedrecords", job.id)
-            if self.limits.success_results and info.processed > info.failed:
-                self._fetch("successful", "successfulResults", job.id)
-            log.info(
-                "job %s %s: %d rows, %d failed, %d unprocessed",
-                job.id,
-                info.state,
-                job_file.rows,
-                info.failed,
-                unprocessed,
-            )
-            return JobResult(
-                job_id=job.id,
-                state=info.state,
-                records=job_file.rows,
-                processed=info.processed,
-                failed=info.failed,
-                unprocessed=unprocessed,
-                retries=info.retries,
-                upload_seconds=uploaded - tick,
-                processing_seconds=processed - uploaded,
-                results_seconds=time.perf_counter() - processed,
-            )
+            chain: list[JobResult] = []
+            retry_of: str | None = None
+            while True:
+                result, transient = self._one_job(job_file, retry_of, final=len(chain) >= self.limits.row_retries)
+                chain.append(result)
+                if transient is None:
+                    return chain
+                delay = self._retry_delay(len(chain))
+                log.info("job %s: resending %d rows in %.1fs", result.job_id, transient.rows, delay)
+                time.sleep(delay)
+                job_file, retry_of = transient, result.job_id
         except BaseException:
             self._failed.set()
             raise
@@ -246,8 +218,94 @@ class PartitionWriter:
             job_file.file.close()
             self._slots.release()
 
-    def _fetch(self, kind: str, resource: str, job_id: str) -> int:
-        with tempfile.TemporaryFile(prefix=f"sf-assets-{kind}-") as spool:
+    def _one_job(self, job_file: _JobFile, retry_of: str | None, *, final: bool) -> tuple[JobResult, _JobFile | None]:
+        if self._failed.is_set():
+            raise RuntimeError("another job of this partition failed")
+        tick = time.perf_counter()
+        job = self.jobs.create(self.spec)
+        with self._lock:
+            self._open_jobs.add(job.id)
+        job_file.file.seek(0)
+        self.jobs.upload(job.id, job_file.file)
+        self.jobs.close(job.id)
+        job_file.file.close()
+        uploaded = time.perf_counter()
+        try:
+            info = self.jobs.wait(job.id, self.poll)
+        finally:
+            with self._lock:  # finished, or Failed and so over: nothing to abort
+                self._open_jobs.discard(job.id)
+        processed = time.perf_counter()
+        self._watch_api_usage()
+        unprocessed = max(0, job_file.rows - info.processed)
+        resend = None if final else _JobFile(self.encoder.header)
+        failed_rows = self._settle("failed", "failedResults", job.id, resend) if info.failed else 0
+        if failed_rows != info.failed:
+            log.warning("job %s reports %d failed rows, its results hold %d", job.id, info.failed, failed_rows)
+        if unprocessed:
+            self._settle("unprocessed", "unprocessedrecords", job.id, resend)
+        if self.limits.success_results and info.processed > info.failed:
+            self._fetch("successful", "successfulResults", job.id)
+        resent = resend.rows if resend else 0
+        log.info(
+            "job %s %s: %d rows, %d failed, %d unprocessed, %d to resend",
+            job.id,
+            info.state,
+            job_file.rows,
+            info.failed,
+            unprocessed,
+            resent,
+        )
+        result = JobResult(
+            job_id=job.id,
+            state=info.state,
+            records=job_file.rows,
+            processed=info.processed,
+            failed=info.failed,
+            unprocessed=unprocessed,
+            retries=info.retries,
+            resent=resent,
+            retry_of=retry_of,
+            upload_seconds=uploaded - tick,
+            processing_seconds=processed - uploaded,
+            results_seconds=time.perf_counter() - processed,
+        )
+        if resend is not None and not resend.rows:
+            resend.file.close()
+            resend = None
+        return result, resend
+
+    def _settle(self, kind: str, resource: str, job_id: str, resend: _JobFile | None) -> int:
+        """Store a job's failed or unprocessed rows, except transient failures, which go into ``resend``."""
+        count = 0
+        with self._download(resource, job_id) as spool:
+            for table in self.results.read_csv(kind, spool, job_id=job_id):
+                count += table.num_rows
+                if resend is None:
+                    self.results.add(kind, table)
+                    continue
+                transient = _transient_mask(table) if kind == "failed" else None
+                keep = table if transient is None else table.filter(transient)
+                if keep.num_rows:
+                    resend.append(text_rows(keep.select(self.encoder.plan.headers)), keep.num_rows)
+                if transient is not None:
+                    self.results.add(kind, table.filter(pc.invert(transient)))
+        return count
+
+    def _watch_api_usage(self) -> None:
+        usage = api_usage(self.jobs.transport.limit_info)
+        if usage and usage[1] and usage[0] / usage[1] >= API_USAGE_WARNING and not self._usage_warned:
+            self._usage_warned = True
+            log.warning("the org has used %d of its %d daily API requests", *usage)
+
+    def _retry_delay(self, attempt: int) -> float:
+        # Lock contention clears as other transactions finish: back off, with jitter so retries spread out.
+        ceiling = min(30.0, self.limits.retry_delay * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    @contextmanager
+    def _download(self, resource: str, job_id: str) -> Iterator[IO[bytes]]:
+        with tempfile.TemporaryFile(prefix="sf-assets-results-") as spool:
 
             def sink(chunk: bytes) -> None:
                 if not chunk:  # a restarted download: start over
@@ -256,9 +314,13 @@ class PartitionWriter:
                 spool.write(chunk)
 
             self.jobs.results(job_id, resource, sink)
+            yield spool
+
+    def _fetch(self, kind: str, resource: str, job_id: str) -> int:
+        with self._download(resource, job_id) as spool:
             return self.results.add_csv(kind, spool, job_id=job_id)
 
-    def _raise_if_failed(self, futures: list[Future[JobResult]]) -> None:
+    def _raise_if_failed(self, futures: list[Future[list[JobResult]]]) -> None:
         for future in futures:
             if future.done() and not future.cancelled() and future.exception() is not None:
                 raise future.exception()  # type: ignore[misc]
@@ -279,3 +341,16 @@ def _peak_rss_mb() -> float:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     # Linux reports KiB, macOS bytes.
     return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
+
+
+API_USAGE_WARNING = 0.9
+# Record errors that say nothing about the row itself: sending it again later may well succeed.
+TRANSIENT_ERRORS = ("UNABLE_TO_LOCK_ROW", "API_TEMPORARILY_UNAVAILABLE", "SERVER_UNAVAILABLE")
+
+
+def _transient_mask(table: pa.Table) -> pa.Array:
+    errors = table.column("sf__Error").combine_chunks()
+    mask = pc.starts_with(errors, TRANSIENT_ERRORS[0])
+    for code in TRANSIENT_ERRORS[1:]:
+        mask = pc.or_(mask, pc.starts_with(errors, code))
+    return pc.fill_null(mask, False)

@@ -17,6 +17,7 @@ import csv
 import io
 import threading
 from collections import Counter
+from collections.abc import Iterator
 from typing import IO
 
 import pyarrow as pa
@@ -78,7 +79,8 @@ class ResultFiles:
         """Append rows; columns missing from ``table`` (e.g. ``sf__JobId``) are filled in or left null."""
         if table.num_rows == 0:
             return
-        table = self._conform(kind, table, job_id)
+        if table.schema != self.schemas[kind]:
+            table = self._conform(kind, table, job_id)
         with self._lock:
             writer = self._writers.get(kind)
             if writer is None:
@@ -93,9 +95,17 @@ class ResultFiles:
 
     def add_csv(self, kind: str, csv_file: IO[bytes], *, job_id: str) -> int:
         """Append the rows of a Salesforce result CSV, streaming it block by block; returns the row count."""
+        count = 0
+        for table in self.read_csv(kind, csv_file, job_id=job_id):
+            self.add(kind, table)
+            count += table.num_rows
+        return count
+
+    def read_csv(self, kind: str, csv_file: IO[bytes], *, job_id: str) -> Iterator[pa.Table]:
+        """The rows of a Salesforce result CSV in this kind's schema, block by block, without storing them."""
         csv_file.seek(0, 2)
         if csv_file.tell() == 0:
-            return 0
+            return
         csv_file.seek(0)
         # Every column is text, whatever spelling Salesforce echoes the header in: never let Arrow infer types.
         text = io.TextIOWrapper(csv_file, encoding="utf-8-sig", newline="")
@@ -113,11 +123,8 @@ class ResultFiles:
                 quoted_strings_can_be_null=True,
             ),
         )
-        count = 0
         for batch in reader:
-            self.add(kind, pa.Table.from_batches([batch]), job_id=job_id)
-            count += batch.num_rows
-        return count
+            yield self._conform(kind, pa.Table.from_batches([batch]), job_id)
 
     def publish(self) -> tuple[str, ...]:
         """Close the files and move them to their final names; returns their paths relative to the directory."""

@@ -18,7 +18,7 @@ from sf_assets.bulk.ingest import PollSchedule
 from sf_assets.emulator import LocalOrg
 from sf_assets.spark.columns import Column, ColumnPlan
 from sf_assets.spark.csv_encoding import CsvEncoder
-from sf_assets.spark.partition_writer import JobLimits, PartitionWriter
+from sf_assets.spark.partition_writer import JobLimits, PartitionWriter, _transient_mask
 from sf_assets.spark.result_files import ResultFiles
 from sf_assets_tests.conftest import operator_call
 
@@ -50,7 +50,13 @@ def jobs(org: LocalOrg) -> IngestClient:
 
 
 def _writer(jobs: IngestClient, tmp_path: Path, **limits: Any) -> PartitionWriter:
-    settings = {"batch_size": 10_000, "max_job_bytes": 100 << 20, "max_jobs_in_flight": 4, **limits}
+    settings = {
+        "batch_size": 10_000,
+        "max_job_bytes": 100 << 20,
+        "max_jobs_in_flight": 4,
+        "retry_delay": 0.01,
+        **limits,
+    }
     return PartitionWriter(
         jobs=jobs,
         spec=_SPEC,
@@ -168,7 +174,48 @@ class _AbortedBySomeoneElse(IngestClient):
 
 def test_rows_of_an_aborted_job_are_kept_as_unprocessed(jobs: IngestClient, tmp_path: Path) -> None:
     aborting = _AbortedBySomeoneElse(jobs.transport)
-    result = _writer(aborting, tmp_path).write(_batches(3))
+    result = _writer(aborting, tmp_path, row_retries=0).write(_batches(3))
     assert (result.records_in, result.succeeded, result.unprocessed) == (3, 0, 3)
     rows = pq.read_table(tmp_path / "unprocessed" / "part-00007.parquet").to_pylist()
     assert sorted(row["Oracle_Id__c"] for row in rows) == ["ORA-0", "ORA-1", "ORA-2"]
+
+
+class _FirstJobAborted(IngestClient):
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.closed = 0
+
+    def close(self, job_id: str) -> JobInfo:
+        self.closed += 1
+        return self.abort(job_id) if self.closed == 1 else super().close(job_id)
+
+
+def test_unprocessed_rows_are_resent_in_a_new_job(jobs: IngestClient, tmp_path: Path) -> None:
+    result = _writer(_FirstJobAborted(jobs.transport), tmp_path).write(_batches(3))
+    first, second = result.jobs
+    assert (first.state, first.resent, second.retry_of, second.records) == ("Aborted", 3, first.job_id, 3)
+    assert (result.records_in, result.succeeded, result.failed, result.unprocessed, result.files) == (3, 3, 0, 0, ())
+
+
+class _AlwaysAborted(IngestClient):
+    def close(self, job_id: str) -> JobInfo:
+        return self.abort(job_id)
+
+
+def test_resending_stops_after_the_row_retries(jobs: IngestClient, tmp_path: Path) -> None:
+    result = _writer(_AlwaysAborted(jobs.transport), tmp_path, row_retries=2).write(_batches(4))
+    assert [job.records for job in result.jobs] == [4, 4, 4]
+    assert (result.succeeded, result.unprocessed) == (0, 4)
+
+
+def test_only_transient_errors_are_resent() -> None:
+    table = pa.table(
+        {
+            "sf__Error": [
+                "UNABLE_TO_LOCK_ROW:unable to obtain exclusive access to this record or 200 records: 001x:--",
+                "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --",
+                None,
+            ]
+        }
+    )
+    assert _transient_mask(table).to_pylist() == [True, False, False]
