@@ -17,7 +17,7 @@ Examples:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 ERROR_COLUMN = "sf__Error"
 _NEEDS_QUOTES = r'[",\r\n]|^\s|\s$'
 _NULL_STRING = pa.scalar(None, pa.string())
+_NO_LINES = pa.array([], pa.string())
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,13 @@ class EncodedRows:
         csv: The data lines (no header), each ending in LF.
         rows: How many rows ``csv`` holds.
         rejected: Rows that were not encoded, as text columns plus ``sf__Error``; ``None`` when all were.
+        lines: The same lines as a string array, one element per row.
     """
 
     csv: bytes
     rows: int
     rejected: pa.Table | None = None
+    lines: pa.Array = field(default_factory=lambda: _NO_LINES)
 
 
 class CsvEncoder:
@@ -76,8 +79,8 @@ class CsvEncoder:
         cells = [
             pc.fill_null(quote(text), column.null_value) for text, column in zip(texts, self.plan.columns, strict=True)
         ]
-        rows = len(cells[0]) if cells else 0
-        return EncodedRows(_csv_lines(cells), rows, rejected)
+        lines = _join_lines(cells)
+        return EncodedRows(lines_bytes(lines), len(lines), rejected, lines)
 
     def _rejected(self, texts: list[pa.Array], bad: pa.Array, problems: list[tuple[str, pa.Array]]) -> pa.Table:
         columns = [pc.filter(text, bad) for text in texts]
@@ -98,14 +101,13 @@ class CsvEncoder:
 def text_rows(table: pa.Table) -> bytes:
     """CSV lines of a table of text columns as Salesforce echoed them (a null is an empty cell)."""
     cells = [pc.fill_null(quote(column.combine_chunks()), "") for column in table.columns]
-    return _csv_lines(cells)
+    return lines_bytes(_join_lines(cells))
 
 
-def _csv_lines(cells: list[pa.Array]) -> bytes:
+def _join_lines(cells: list[pa.Array]) -> pa.Array:
     if not cells or len(cells[0]) == 0:
-        return b""
-    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, ","), "", "\n")
-    return _string_bytes(lines)
+        return _NO_LINES
+    return pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, ","), "", "\n")
 
 
 def to_text(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
@@ -166,6 +168,13 @@ def _iso_utc(array: pa.Array) -> pa.Array:
     floored = pc.floor_temporal(array, unit="millisecond") if kind.unit in ("us", "ns") else array
     millis = floored.cast(pa.timestamp("ms", tz="UTC" if kind.tz else None))
     return pc.strftime(millis, format="%Y-%m-%dT%H:%M:%SZ")
+
+
+def lines_bytes(lines: pa.Array) -> bytes:
+    """The lines of a string array as one byte string."""
+    if len(lines) == 0:
+        return b""
+    return _string_bytes(lines)
 
 
 def _string_bytes(lines: pa.Array) -> bytes:

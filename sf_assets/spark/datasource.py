@@ -86,6 +86,7 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
         from sf_assets.bulk.ingest import PollSchedule
 
         from .csv_encoding import CsvEncoder
+        from .ledger import Ledger
         from .partition_writer import JobLimits, PartitionWriter
         from .result_files import ResultFiles
 
@@ -108,6 +109,7 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
                 options.retry_delay,
             ),
             poll=PollSchedule(options.poll_interval, 1.5, options.max_poll_interval, options.job_timeout),
+            ledger=Ledger(options.results_dir, partition_id),
         )
         try:
             return writer.write(iterator)

@@ -10,6 +10,7 @@ On any failure the jobs still open in Salesforce are aborted before the error pr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import resource
@@ -17,7 +18,8 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -26,12 +28,13 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sf_assets.bulk import IngestClient, JobSpec
+from sf_assets.bulk import IngestClient, JobFailedError, JobSpec
 from sf_assets.bulk.ingest import PollSchedule
 from sf_assets.bulk.limits import api_usage
 
 from .commit_message import JobResult, PartitionResult
-from .csv_encoding import CsvEncoder, text_rows
+from .csv_encoding import CsvEncoder, EncodedRows, lines_bytes, text_rows
+from .ledger import ChainRecord, Ledger, PendingChain, line_digest
 from .result_files import ResultFiles
 
 log = logging.getLogger(__name__)
@@ -57,11 +60,13 @@ class _JobFile:
         self.file.write(header)
         self.size = len(header)
         self.rows = 0
+        self.digests: list[int] = []
 
-    def append(self, csv: bytes, rows: int) -> None:
+    def append(self, csv: bytes, rows: int, digests: list[int] | None = None) -> None:
         self.file.write(csv)
         self.size += len(csv)
         self.rows += rows
+        self.digests.extend(digests or ())
 
 
 class PartitionWriter:
@@ -84,6 +89,7 @@ class PartitionWriter:
         results: ResultFiles,
         limits: JobLimits,
         poll: PollSchedule,
+        ledger: Ledger | None = None,
     ) -> None:
         self.jobs = jobs
         self.spec = spec
@@ -96,6 +102,8 @@ class PartitionWriter:
         self._slots = threading.BoundedSemaphore(limits.max_jobs_in_flight)
         self._failed = threading.Event()
         self._usage_warned = False
+        self.ledger = ledger
+        self._chains: list[ChainRecord] = []
 
     def write(self, batches: Iterator[pa.RecordBatch]) -> PartitionResult:
         """Send every row of ``batches`` and return the partition's accounting."""
@@ -104,6 +112,13 @@ class PartitionWriter:
         records_in = rejected = 0
         futures: list[Future[list[JobResult]]] = []
         current: _JobFile | None = None
+        earlier, already_sent, pending = self.ledger.load() if self.ledger else ([], Counter(), [])
+        for chain in earlier:
+            # An earlier attempt may have died between recording a chain and moving its files.
+            self.results.move(dict(chain.files))
+        if earlier or pending:
+            log.info("taking over %d finished and %d unfinished job chains", len(earlier), len(pending))
+        recovered = [job for chain in pending for job in self._recover(chain, already_sent)]
         pool = ThreadPoolExecutor(self.limits.max_jobs_in_flight, thread_name_prefix="sf-job")
         try:
             for batch in batches:
@@ -114,6 +129,9 @@ class PartitionWriter:
                     if encoded.rejected is not None:
                         rejected += encoded.rejected.num_rows
                         self.results.add("failed", encoded.rejected)
+                    digests = [line_digest(line) for line in encoded.lines.to_pylist()] if encoded.rows else []
+                    if already_sent and digests:
+                        encoded, digests = _without_sent(encoded, digests, already_sent)
                     if encoded.rows == 0:
                         continue
                     if current is not None and not self._fits(current, encoded.rows, len(encoded.csv)):
@@ -125,7 +143,7 @@ class PartitionWriter:
                         raise ValueError(
                             f"a single row of {len(encoded.csv)} bytes exceeds maxJobBytes={self.limits.max_job_bytes}"
                         )
-                    current.append(encoded.csv, encoded.rows)
+                    current.append(encoded.csv, encoded.rows, digests)
                 encode_seconds += time.perf_counter() - tick
                 self._raise_if_failed(futures)
             if current is not None and current.rows:
@@ -133,7 +151,7 @@ class PartitionWriter:
             current = None
             wait(futures, return_when=FIRST_EXCEPTION)
             self._raise_if_failed(futures)
-            job_results = [job for future in futures for job in future.result()]
+            job_results = recovered + [job for future in futures for job in future.result()]
         except BaseException:
             self._failed.set()
             # Abort first: job threads may be blocked in a slow call, and Salesforce must stop now.
@@ -147,18 +165,22 @@ class PartitionWriter:
             if current is not None:
                 current.file.close()
         files = self.results.publish()
+        errors = Counter(self.results.errors_by_code)
+        for chain in earlier:
+            errors.update(chain.errors_by_code)
+        chain_files = tuple(name for chain in (*earlier, *self._chains) for name in chain.files.values())
         return PartitionResult(
             partition_id=self.results.partition_id,
             attempt=self.results.attempt,
             records_in=records_in,
-            succeeded=sum(job.succeeded for job in job_results),
+            succeeded=sum(job.succeeded for job in job_results) + sum(chain.succeeded for chain in earlier),
             # Final outcomes: a row resent after a transient failure counts once, where it ended.
-            failed=self.results.rows["failed"],
-            unprocessed=self.results.rows["unprocessed"],
+            failed=self.results.rows["failed"] + sum(chain.failed for chain in earlier),
+            unprocessed=self.results.rows["unprocessed"] + sum(chain.unprocessed for chain in earlier),
             rejected=rejected,
-            errors_by_code=dict(self.results.errors_by_code),
-            jobs=tuple(job_results),
-            files=files,
+            errors_by_code=dict(errors),
+            jobs=tuple(job for chain in earlier for job in chain.jobs) + tuple(job_results),
+            files=chain_files + files,
             encode_seconds=encode_seconds,
             wall_seconds=time.perf_counter() - started,
             peak_rss_mb=_peak_rss_mb(),
@@ -202,10 +224,22 @@ class PartitionWriter:
         try:
             chain: list[JobResult] = []
             retry_of: str | None = None
+            digests = job_file.digests
+            rows = job_file.rows
             while True:
-                result, transient = self._one_job(job_file, retry_of, final=len(chain) >= self.limits.row_retries)
+                final = len(chain) >= self.limits.row_retries
+                group = chain[0].job_id if chain else None
+
+                def before_close(job_id: str, chain: list[JobResult] = chain) -> None:
+                    if self.ledger is not None:
+                        self.ledger.pending([*(job.job_id for job in chain), job_id], digests, rows)
+
+                result, transient = self._one_job(
+                    job_file, retry_of, final=final, group=group, before_close=before_close
+                )
                 chain.append(result)
                 if transient is None:
+                    self._finish_chain(chain, digests)
                     return chain
                 delay = self._retry_delay(len(chain))
                 log.info("job %s: resending %d rows in %.1fs", result.job_id, transient.rows, delay)
@@ -218,7 +252,71 @@ class PartitionWriter:
             job_file.file.close()
             self._slots.release()
 
-    def _one_job(self, job_file: _JobFile, retry_of: str | None, *, final: bool) -> tuple[JobResult, _JobFile | None]:
+    def _finish_chain(self, chain: list[JobResult], digests: list[int]) -> None:
+        group = chain[0].job_id
+        rows = self.results.group_rows.get(group, Counter())
+        record = ChainRecord(
+            jobs=tuple(chain),
+            succeeded=sum(job.succeeded for job in chain),
+            failed=rows["failed"],
+            unprocessed=rows["unprocessed"],
+            errors_by_code=dict(self.results.group_errors.get(group, Counter())),
+            files=self.results.close_group(group),
+        )
+        # Record first, then move: a crash in between leaves files a later attempt finds in the ledger.
+        if self.ledger is not None:
+            self.ledger.record(record, digests)
+        self.results.move(dict(record.files))
+        with self._lock:
+            self._chains.append(record)
+
+    def _recover(self, pending: PendingChain, already_sent: Counter[int]) -> list[JobResult]:
+        """Finish a chain an earlier attempt handed to Salesforce but never saw through: Salesforce may have
+        processed its rows, so collect what it did instead of sending them again."""
+        group = pending.job_ids[0]
+        chain: list[JobResult] = []
+        for index, job_id in enumerate(pending.job_ids):
+            info = self.jobs.info(job_id)
+            if info.state == "Open":  # never closed, so never processed
+                info = self.jobs.abort(job_id)
+            if index == 0 and info.state == "Aborted" and info.processed == 0:
+                # Nothing of the chain reached the org's records: send its rows afresh.
+                if self.ledger is not None:
+                    self.ledger.discard(group)
+                return []
+            if not info.done:
+                info = self.jobs.wait(job_id, self.poll)
+            if info.state == "Failed":  # as fatal for this attempt as for the one that started it
+                raise JobFailedError(job_id, info.error_message or "no errorMessage given")
+            last = index == len(pending.job_ids) - 1
+            if info.failed:
+                self._settle("failed", "failedResults", job_id, None, group, drop_transient=not last)
+            unprocessed = (
+                self._settle("unprocessed", "unprocessedrecords", job_id, None, group) if info.state == "Aborted" else 0
+            )
+            if self.limits.success_results and info.processed > info.failed:
+                self._fetch("successful", "successfulResults", job_id, group)
+            records = pending.rows if index == 0 else info.processed + unprocessed
+            job = JobResult(job_id, info.state, records, info.processed, info.failed, unprocessed, info.retries)
+            chain.append(dataclasses.replace(job, retry_of=chain[-1].job_id) if chain else job)
+        # Each later job of the chain carried the transient failures of the one before.
+        chain = [
+            dataclasses.replace(job, resent=chain[index + 1].records) if index + 1 < len(chain) else job
+            for index, job in enumerate(chain)
+        ]
+        self._finish_chain(chain, list(pending.digests))
+        already_sent.update(pending.digests)
+        return chain
+
+    def _one_job(
+        self,
+        job_file: _JobFile,
+        retry_of: str | None,
+        *,
+        final: bool,
+        group: str | None,
+        before_close: Callable[[str], None] | None = None,
+    ) -> tuple[JobResult, _JobFile | None]:
         if self._failed.is_set():
             raise RuntimeError("another job of this partition failed")
         tick = time.perf_counter()
@@ -227,6 +325,8 @@ class PartitionWriter:
             self._open_jobs.add(job.id)
         job_file.file.seek(0)
         self.jobs.upload(job.id, job_file.file)
+        if before_close is not None:
+            before_close(job.id)
         self.jobs.close(job.id)
         job_file.file.close()
         uploaded = time.perf_counter()
@@ -238,14 +338,15 @@ class PartitionWriter:
         processed = time.perf_counter()
         self._watch_api_usage()
         unprocessed = max(0, job_file.rows - info.processed)
+        group = group or job.id
         resend = None if final else _JobFile(self.encoder.header)
-        failed_rows = self._settle("failed", "failedResults", job.id, resend) if info.failed else 0
+        failed_rows = self._settle("failed", "failedResults", job.id, resend, group) if info.failed else 0
         if failed_rows != info.failed:
             log.warning("job %s reports %d failed rows, its results hold %d", job.id, info.failed, failed_rows)
         if unprocessed:
-            self._settle("unprocessed", "unprocessedrecords", job.id, resend)
+            self._settle("unprocessed", "unprocessedrecords", job.id, resend, group)
         if self.limits.success_results and info.processed > info.failed:
-            self._fetch("successful", "successfulResults", job.id)
+            self._fetch("successful", "successfulResults", job.id, group)
         resent = resend.rows if resend else 0
         log.info(
             "job %s %s: %d rows, %d failed, %d unprocessed, %d to resend",
@@ -275,21 +376,33 @@ class PartitionWriter:
             resend = None
         return result, resend
 
-    def _settle(self, kind: str, resource: str, job_id: str, resend: _JobFile | None) -> int:
-        """Store a job's failed or unprocessed rows, except transient failures, which go into ``resend``."""
+    def _settle(
+        self,
+        kind: str,
+        resource: str,
+        job_id: str,
+        resend: _JobFile | None,
+        group: str,
+        *,
+        drop_transient: bool = False,
+    ) -> int:
+        """Store a job's failed or unprocessed rows, except transient failures, which go into ``resend`` (or are
+        dropped: a later job of the chain resent them)."""
         count = 0
         with self._download(resource, job_id) as spool:
             for table in self.results.read_csv(kind, spool, job_id=job_id):
                 count += table.num_rows
                 if resend is None:
-                    self.results.add(kind, table)
+                    if drop_transient and kind == "failed":
+                        table = table.filter(pc.invert(_transient_mask(table)))
+                    self.results.add(kind, table, group=group)
                     continue
                 transient = _transient_mask(table) if kind == "failed" else None
                 keep = table if transient is None else table.filter(transient)
                 if keep.num_rows:
                     resend.append(text_rows(keep.select(self.encoder.plan.headers)), keep.num_rows)
                 if transient is not None:
-                    self.results.add(kind, table.filter(pc.invert(transient)))
+                    self.results.add(kind, table.filter(pc.invert(transient)), group=group)
         return count
 
     def _watch_api_usage(self) -> None:
@@ -316,9 +429,9 @@ class PartitionWriter:
             self.jobs.results(job_id, resource, sink)
             yield spool
 
-    def _fetch(self, kind: str, resource: str, job_id: str) -> int:
+    def _fetch(self, kind: str, resource: str, job_id: str, group: str) -> int:
         with self._download(resource, job_id) as spool:
-            return self.results.add_csv(kind, spool, job_id=job_id)
+            return self.results.add_csv(kind, spool, job_id=job_id, group=group)
 
     def _raise_if_failed(self, futures: list[Future[list[JobResult]]]) -> None:
         for future in futures:
@@ -354,3 +467,20 @@ def _transient_mask(table: pa.Table) -> pa.Array:
     for code in TRANSIENT_ERRORS[1:]:
         mask = pc.or_(mask, pc.starts_with(errors, code))
     return pc.fill_null(mask, False)
+
+
+def _without_sent(
+    encoded: EncodedRows, digests: list[int], already_sent: Counter[int]
+) -> tuple[EncodedRows, list[int]]:
+    """Drop the rows an earlier attempt of this task already sent (as many times as it sent each line)."""
+    keep = []
+    for digest in digests:
+        sent = already_sent[digest] > 0
+        if sent:
+            already_sent[digest] -= 1
+        keep.append(not sent)
+    if all(keep):
+        return encoded, digests
+    lines = pc.filter(encoded.lines, pa.array(keep))
+    kept = [digest for digest, flag in zip(digests, keep, strict=True) if flag]
+    return EncodedRows(lines_bytes(lines), len(kept), encoded.rejected, lines), kept

@@ -144,9 +144,11 @@ class WriteSummary:
         with fs.open_output_stream(staging) as out:
             out.write(json.dumps(self.to_json(), indent=2).encode("utf-8"))
         fs.move(staging, final)
-        # Files of task attempts that failed are of no further use once the write has an outcome.
-        if fs.get_file_info(f"{root}/_temporary").type == pa_fs.FileType.Directory and self.status != "aborted":
-            fs.delete_dir(f"{root}/_temporary")
+        # Files of task attempts that failed, and the ledger of jobs a retried task must not resend, are of no
+        # further use once the write has an outcome; after an abort they stay for inspection.
+        for scratch in ("_temporary", "_ledger"):
+            if fs.get_file_info(f"{root}/{scratch}").type == pa_fs.FileType.Directory and self.status != "aborted":
+                fs.delete_dir(f"{root}/{scratch}")
         return final
 
 

@@ -18,6 +18,7 @@ from sf_assets.bulk.ingest import PollSchedule
 from sf_assets.emulator import LocalOrg
 from sf_assets.spark.columns import Column, ColumnPlan
 from sf_assets.spark.csv_encoding import CsvEncoder
+from sf_assets.spark.ledger import Ledger
 from sf_assets.spark.partition_writer import JobLimits, PartitionWriter, _transient_mask
 from sf_assets.spark.result_files import ResultFiles
 from sf_assets_tests.conftest import operator_call
@@ -81,8 +82,9 @@ def test_jobs_rotate_before_max_job_bytes(jobs: IngestClient, tmp_path: Path) ->
 
 def test_failed_rows_are_kept_with_their_error(jobs: IngestClient, tmp_path: Path) -> None:
     result = _writer(jobs, tmp_path).write(_batches(5, names=lambda i: None if i == 3 else f"Account {i}"))
-    assert (result.succeeded, result.failed, result.files) == (4, 1, ("failed/part-00007.parquet",))
-    [row] = pq.read_table(tmp_path / "failed" / "part-00007.parquet").to_pylist()
+    job_id = result.jobs[0].job_id
+    assert (result.succeeded, result.failed, result.files) == (4, 1, (f"failed/part-00007-{job_id}.parquet",))
+    [row] = pq.read_table(tmp_path / "failed" / f"part-00007-{job_id}.parquet").to_pylist()
     assert (row["Oracle_Id__c"], row["sf__Error"]) == (
         "ORA-3",
         "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --",
@@ -176,7 +178,7 @@ def test_rows_of_an_aborted_job_are_kept_as_unprocessed(jobs: IngestClient, tmp_
     aborting = _AbortedBySomeoneElse(jobs.transport)
     result = _writer(aborting, tmp_path, row_retries=0).write(_batches(3))
     assert (result.records_in, result.succeeded, result.unprocessed) == (3, 0, 3)
-    rows = pq.read_table(tmp_path / "unprocessed" / "part-00007.parquet").to_pylist()
+    rows = pq.read_table(tmp_path / "unprocessed").to_pylist()
     assert sorted(row["Oracle_Id__c"] for row in rows) == ["ORA-0", "ORA-1", "ORA-2"]
 
 
@@ -219,3 +221,97 @@ def test_only_transient_errors_are_resent() -> None:
         }
     )
     assert _transient_mask(table).to_pylist() == [True, False, False]
+
+
+class _DiesAtSecondJob(IngestClient):
+    """A task attempt that dies (like a lost executor) when it starts its second job."""
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.created = 0
+
+    def create(self, spec: JobSpec) -> JobInfo:
+        self.created += 1
+        if self.created == 2:
+            raise RuntimeError("executor lost")
+        return super().create(spec)
+
+
+class _Counting(IngestClient):
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.uploaded: list[int] = []
+
+    def upload(self, job_id: str, data: Any) -> None:
+        data.seek(0)
+        self.uploaded.append(data.read().count(b"\n") - 1)
+        data.seek(0)
+        super().upload(job_id, data)
+
+
+def _attempt(jobs: IngestClient, tmp_path: Path, attempt: int, batches: Iterator[pa.RecordBatch]) -> Any:
+    writer = PartitionWriter(
+        jobs=jobs,
+        spec=_SPEC,
+        encoder=CsvEncoder(_PLAN),
+        results=ResultFiles(str(tmp_path), _PLAN.headers, partition_id=7, attempt=attempt),
+        limits=JobLimits(batch_size=5, max_job_bytes=100 << 20, max_jobs_in_flight=1, retry_delay=0.01),
+        poll=_POLL,
+        ledger=Ledger(str(tmp_path), partition_id=7),
+    )
+    return writer.write(batches)
+
+
+def test_a_retried_task_does_not_resend_finished_jobs(jobs: IngestClient, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="executor lost"):
+        _attempt(
+            _DiesAtSecondJob(jobs.transport), tmp_path, 0, _batches(12, names=lambda i: None if i == 1 else f"A{i}")
+        )
+    counting = _Counting(jobs.transport)
+    result = _attempt(counting, tmp_path, 1, _batches(12, names=lambda i: None if i == 1 else f"A{i}"))
+    assert counting.uploaded == [5, 2]  # the first attempt's finished job held rows 0-4
+    assert (result.records_in, result.succeeded, result.failed, result.unprocessed) == (12, 11, 1, 0)
+    assert len(result.jobs) == 3
+    assert result.errors_by_code == {"REQUIRED_FIELD_MISSING": 1}
+    assert len(pq.read_table(tmp_path / "failed").to_pylist()) == 1
+
+
+def test_identical_rows_are_skipped_only_as_often_as_they_were_sent(jobs: IngestClient, tmp_path: Path) -> None:
+    rows = pa.record_batch([pa.array(["ORA-1"] * 7), pa.array(["Same"] * 7), pa.array([1.0] * 7)], names=_PLAN.headers)
+    with pytest.raises(RuntimeError):
+        _attempt(_DiesAtSecondJob(jobs.transport), tmp_path, 0, iter([rows]))
+    counting = _Counting(jobs.transport)
+    _attempt(counting, tmp_path, 1, iter([rows]))
+    assert counting.uploaded == [2]
+
+
+class _DiesWhileWaiting(IngestClient):
+    """A task attempt that dies after handing its first job to Salesforce, before seeing it finish."""
+
+    def wait(self, job_id: str, schedule: PollSchedule | None = None, **kwargs: Any) -> JobInfo:
+        raise RuntimeError("executor lost")
+
+
+def test_a_retried_task_collects_a_job_it_handed_over_but_never_saw_finish(jobs: IngestClient, tmp_path: Path) -> None:
+    names = lambda i: None if i == 2 else f"A{i}"  # noqa: E731
+    with pytest.raises(RuntimeError, match="executor lost"):
+        _attempt(_DiesWhileWaiting(jobs.transport), tmp_path, 0, _batches(8, names=names))
+    counting = _Counting(jobs.transport)
+    result = _attempt(counting, tmp_path, 1, _batches(8, names=names))
+    assert counting.uploaded == [3]  # rows 0-4 went in the job the first attempt closed
+    assert (result.records_in, result.succeeded, result.failed) == (8, 7, 1)
+    assert result.errors_by_code == {"REQUIRED_FIELD_MISSING": 1}
+
+
+class _DiesBeforeClosing(IngestClient):
+    def close(self, job_id: str) -> JobInfo:
+        raise RuntimeError("executor lost")
+
+
+def test_rows_of_a_job_never_closed_are_sent_again(jobs: IngestClient, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="executor lost"):
+        _attempt(_DiesBeforeClosing(jobs.transport), tmp_path, 0, _batches(3))
+    counting = _Counting(jobs.transport)
+    result = _attempt(counting, tmp_path, 1, _batches(3))
+    assert counting.uploaded == [3]
+    assert (result.records_in, result.succeeded, len(result.jobs)) == (3, 3, 1)

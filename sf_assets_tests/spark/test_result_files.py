@@ -22,7 +22,7 @@ def files(tmp_path: Path) -> ResultFiles:
 
 
 def staged(tmp_path: Path, kind: str) -> Path:
-    return tmp_path / "write-1" / "_temporary" / "part-00003-attempt-1" / f"{kind}.parquet"
+    return tmp_path / "write-1" / "_temporary" / "part-00003-attempt-1" / f"task-{kind}.parquet"
 
 
 def published(tmp_path: Path, kind: str) -> pa.Table:
@@ -324,7 +324,7 @@ def test_publish_leaves_other_attempts_staging_alone(tmp_path: Path) -> None:
     first.add_csv("failed", csv_file(FAILED_CSV), job_id="750A")
     second.add_csv("failed", csv_file(FAILED_CSV), job_id="750B")
     second.publish()
-    assert (tmp_path / "write-1" / "_temporary" / "part-00003-attempt-0" / "failed.parquet").exists()
+    assert (tmp_path / "write-1" / "_temporary" / "part-00003-attempt-0" / "task-failed.parquet").exists()
     assert set(published(tmp_path, "failed").column("sf__JobId").to_pylist()) == {"750B"}
 
 

@@ -1,0 +1,126 @@
+"""A partition's ledger of finished Salesforce jobs, so a retried Spark task never sends their rows again.
+
+When a chain of jobs (a job and the jobs resending its transient failures) is over, the task records it under
+``_ledger/part-NNNNN/``: its outcome and a 64-bit digest of every CSV line it carried. A later attempt of the
+same task loads the ledger, skips input rows whose line it finds there (counting duplicates, so two identical
+input rows are skipped only as often as they were sent) and reports the recorded outcome as its own. An
+insert is therefore never duplicated by a task retry, and no work Salesforce did is lost or counted twice.
+
+The digests of one chain are written before its result files are moved to their final names, and a later
+attempt finishes any move that was cut short, so no crash leaves a sent row both unrecorded and unskipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+
+import pyarrow.fs as pa_fs
+
+from .commit_message import JobResult
+from .result_files import open_filesystem
+
+LEDGER_DIR = "_ledger"
+
+
+def line_digest(line: str) -> int:
+    """A stable 64-bit digest of one CSV line (Python's ``hash`` differs between worker processes)."""
+    return int.from_bytes(hashlib.blake2b(line.encode("utf-8"), digest_size=8).digest(), "little")
+
+
+@dataclass(frozen=True)
+class ChainRecord:
+    """The outcome of one finished chain of jobs, as a later attempt takes it over."""
+
+    jobs: tuple[JobResult, ...]
+    succeeded: int
+    failed: int
+    unprocessed: int
+    errors_by_code: Mapping[str, int] = field(default_factory=dict)
+    files: Mapping[str, str] = field(default_factory=dict)  # staged path -> final name
+
+    def to_json(self) -> dict[str, object]:
+        payload = asdict(self)
+        payload["jobs"] = [asdict(job) for job in self.jobs]
+        return payload
+
+    @classmethod
+    def from_json(cls, payload: Mapping[str, object]) -> ChainRecord:
+        jobs = tuple(JobResult(**job) for job in payload["jobs"])  # type: ignore[attr-defined,arg-type]
+        return cls(
+            jobs=jobs,
+            succeeded=int(payload["succeeded"]),  # type: ignore[call-overload]
+            failed=int(payload["failed"]),  # type: ignore[call-overload]
+            unprocessed=int(payload["unprocessed"]),  # type: ignore[call-overload]
+            errors_by_code=dict(payload.get("errors_by_code") or {}),  # type: ignore[call-overload]
+            files=dict(payload.get("files") or {}),  # type: ignore[call-overload]
+        )
+
+
+@dataclass(frozen=True)
+class PendingChain:
+    """A chain whose jobs were handed to Salesforce but whose outcome was never recorded."""
+
+    job_ids: tuple[str, ...]
+    digests: tuple[int, ...]
+    rows: int
+
+
+class Ledger:
+    """The ledger of one partition of one write."""
+
+    def __init__(self, results_dir: str, partition_id: int) -> None:
+        self.fs, root = open_filesystem(results_dir)
+        self.dir = f"{root}/{LEDGER_DIR}/part-{partition_id:05d}"
+
+    def pending(self, job_ids: list[str], digests: Iterable[int], rows: int) -> None:
+        """Note, before a job is closed (from then on Salesforce may process it), which rows it carries."""
+        entry = {"job_ids": job_ids, "digests": list(digests), "rows": rows}
+        self._write(f"{job_ids[0]}.pending", entry)
+
+    def record(self, chain: ChainRecord, digests: Iterable[int]) -> None:
+        """Record a finished chain (atomically: a half-written entry is never read)."""
+        name = chain.jobs[0].job_id
+        self._write(name, {"chain": chain.to_json(), "digests": list(digests)})
+        if self._exists(f"{name}.pending.json"):
+            self.fs.delete_file(f"{self.dir}/{name}.pending.json")
+
+    def load(self) -> tuple[list[ChainRecord], Counter[int], list[PendingChain]]:
+        """Every chain earlier attempts finished, how many times each of their line digests was sent, and the
+        chains they handed to Salesforce without recording an outcome."""
+        if self.fs.get_file_info(self.dir).type != pa_fs.FileType.Directory:
+            return [], Counter(), []
+        chains: list[ChainRecord] = []
+        pending: list[PendingChain] = []
+        sent: Counter[int] = Counter()
+        names = {info.base_name: info.path for info in self.fs.get_file_info(pa_fs.FileSelector(self.dir))}
+        for name, path in sorted(names.items()):
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            with self.fs.open_input_stream(path) as source:
+                entry = json.loads(source.read())
+            if name.endswith(".pending.json"):
+                if name.replace(".pending", "") not in names:
+                    pending.append(PendingChain(tuple(entry["job_ids"]), tuple(entry["digests"]), int(entry["rows"])))
+                continue
+            chains.append(ChainRecord.from_json(entry["chain"]))
+            sent.update(entry["digests"])
+        return chains, sent, pending
+
+    def discard(self, first_job_id: str) -> None:
+        """Forget a pending chain none of whose rows reached Salesforce."""
+        if self._exists(f"{first_job_id}.pending.json"):
+            self.fs.delete_file(f"{self.dir}/{first_job_id}.pending.json")
+
+    def _write(self, name: str, entry: dict[str, object]) -> None:
+        self.fs.create_dir(self.dir, recursive=True)
+        staging = f"{self.dir}/.{name}.tmp"
+        with self.fs.open_output_stream(staging) as out:
+            out.write(json.dumps(entry).encode("utf-8"))
+        self.fs.move(staging, f"{self.dir}/{name}.json")
+
+    def _exists(self, name: str) -> bool:
+        return self.fs.get_file_info(f"{self.dir}/{name}").type == pa_fs.FileType.File

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from sf_assets.spark.commit_message import JobResult
+from sf_assets.spark.ledger import ChainRecord, Ledger, line_digest
+
+_CHAIN = ChainRecord(
+    jobs=(JobResult("750A", "JobComplete", 3, 3, 1, 0), JobResult("750B", "JobComplete", 1, 1, 0, 0, retry_of="750A")),
+    succeeded=3,
+    failed=0,
+    unprocessed=0,
+    errors_by_code={},
+    files={"/staged/x.parquet": "failed/part-00001-750A.parquet"},
+)
+
+
+def test_line_digests_are_stable_64_bit_numbers() -> None:
+    assert line_digest("a,b\n") == line_digest("a,b\n") != line_digest("a,c\n")
+    assert 0 <= line_digest("x") < 2**64
+
+
+def test_a_chain_round_trips_through_json() -> None:
+    assert ChainRecord.from_json(_CHAIN.to_json()) == _CHAIN
+
+
+def test_a_recorded_chain_is_loaded_with_its_digests(tmp_path: Path) -> None:
+    ledger = Ledger(str(tmp_path), partition_id=1)
+    ledger.record(_CHAIN, [11, 22, 22])
+    chains, sent, _pending = ledger.load()
+    assert chains == [_CHAIN]
+    assert sent == {11: 1, 22: 2}
+
+
+def test_partitions_keep_separate_ledgers(tmp_path: Path) -> None:
+    Ledger(str(tmp_path), partition_id=1).record(_CHAIN, [1])
+    assert Ledger(str(tmp_path), partition_id=2).load() == ([], {}, [])
+
+
+def test_no_half_written_entry_is_read(tmp_path: Path) -> None:
+    ledger = Ledger(str(tmp_path), partition_id=1)
+    ledger.record(_CHAIN, [1])
+    (Path(ledger.dir) / ".750C.tmp").write_text("{not json")
+    assert len(ledger.load()[0]) == 1

@@ -1,0 +1,70 @@
+"""Spark task retries against the local org: a Python worker killed mid-write, then the task's second attempt."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+import requests
+from pyspark.sql import SparkSession
+from pyspark.sql import functions as F
+from simple_salesforce import Salesforce
+
+from sf_assets.emulator import LocalOrg
+from sf_assets_tests.conftest import operator_call
+
+from .conftest import Write
+
+
+@pytest.fixture
+def slow_jobs(org: LocalOrg, org_session: requests.Session) -> Iterator[None]:
+    operator_call(org, org_session, "PATCH", "config", {"processing": {"queue_latency": 0.3}})
+    yield
+    operator_call(org, org_session, "PATCH", "config", {"processing": {"queue_latency": 0.0}})
+
+
+def _python_workers() -> list[psutil.Process]:
+    """Spark's Python workers: the children of the pyspark.daemon processes this test session's JVM started."""
+    workers = []
+    for process in psutil.Process().children(recursive=True):
+        try:
+            if "pyspark.daemon" in " ".join(process.cmdline()):
+                workers.extend(process.children())
+        except psutil.NoSuchProcess:
+            continue
+    return workers
+
+
+def _completed_jobs(org: LocalOrg, session: requests.Session) -> int:
+    return int(operator_call(org, session, "GET", "counters").json()["jobs"].get("JobComplete", 0))
+
+
+@pytest.mark.slow
+def test_a_killed_worker_does_not_duplicate_inserts(
+    spark: SparkSession, org: LocalOrg, org_session: requests.Session, sf: Salesforce, write: Write, slow_jobs: None
+) -> None:
+    df = spark.range(100).select(F.concat(F.lit("Account "), F.col("id").cast("string")).alias("Name")).coalesce(1)
+    killed: list[psutil.Process] = []
+
+    def kill_after_two_jobs() -> None:
+        # The write must run in the test's own thread: Spark looks registered data sources up per thread.
+        deadline = time.monotonic() + 60
+        while _completed_jobs(org, org_session) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed.extend(_python_workers())
+        for worker in killed:
+            worker.kill()
+
+    killer = threading.Thread(target=kill_after_two_jobs)
+    killer.start()
+    summary = write(df, sobject="Account", operation="insert", batchSize="20", maxJobsInFlight="1")
+    killer.join()
+    assert killed, "no Python worker was running the task"
+    assert (summary.records_in, summary.succeeded) == (100, 100)
+    assert [partition["attempt"] for partition in summary.partitions] == [1]
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 100
+    assert not Path(summary.results_dir, "_ledger").exists()
