@@ -30,6 +30,12 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="complete ingest jobs without storing their rows (every row succeeds); for client benchmarks",
     )
+    parser.add_argument(
+        "--lock-model",
+        action="store_true",
+        help="child writes lock their parent per transaction; contenders wait --lock-wait, then fail",
+    )
+    parser.add_argument("--lock-wait", type=float, default=0.1, help="seconds a transaction waits for a lock")
     parser.add_argument("--log-level", default="WARNING", help="Python logging level")
     return parser
 
@@ -49,6 +55,8 @@ def config_from_argv(argv: list[str] | None = None) -> OrgConfig:
             parallel_batches=args.parallel_batches,
             queue_latency=args.queue_latency,
             store_records=not args.discard_records,
+            lock_model=args.lock_model,
+            lock_wait=args.lock_wait,
         ),
     )
 

@@ -400,6 +400,30 @@ class Engine:
             rows += self.store.query(sql, chunk)
         return _fold_all(key, [row[2] for row in rows]), rows
 
+    def parent_ids(self, batch_plan: Plan, rows: Sequence[Sequence[str]], schema: Schema) -> list[list[str]]:
+        """The parents each row names through a lookup to one of the schema's objects, by Id or by
+        the parent's external ID: the records that writing the row locks. A cell that names no
+        record (empty, malformed, not found) gives none; the row's write reports that itself."""
+        parents: list[list[str]] = [[] for _ in rows]
+        for column in batch_plan.columns:
+            if column.field.type != "reference" or not any(schema.get(t) for t in column.field.reference_to):
+                continue
+            cells = [row[column.index] if column.index < len(row) else "" for row in rows]
+            if column.parent is None or column.parent_field is None:
+                for index, cell in enumerate(cells):
+                    record_id = ids.normalize(cell) if cell and cell != NULL_TOKEN else None
+                    if record_id is not None:
+                        parents[index].append(record_id)
+                continue
+            values, _ = column.convert(cells)
+            wanted = {v for v in values if v is not None and v is not CLEAR}
+            found = self._lookup(column.parent, column.parent_field, wanted)
+            for index, value in enumerate(values):
+                matches = found.get(_fold(column.parent_field, value), []) if value in wanted else []
+                if len(matches) == 1:
+                    parents[index].append(str(matches[0][0]))
+        return parents
+
     # -- matching ----------------------------------------------------------------------------------
 
     def _match(self, work: _Work, duplicate_keys: frozenset[object]) -> None:

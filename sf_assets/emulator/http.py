@@ -209,12 +209,17 @@ class Request:
 
 @dataclass
 class Response:
-    """A response: ``body`` is bytes or an iterator of byte chunks (sent chunked)."""
+    """A response: ``body`` is bytes or an iterator of byte chunks (sent chunked).
+
+    ``cut_after``, set by fault injection, sends the headers and only that many body bytes, then
+    hangs up: a connection lost mid-response.
+    """
 
     status: int = 200
     body: bytes | Iterable[bytes] = b""
     content_type: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    cut_after: int | None = None
 
     @classmethod
     def json(cls, payload: Any, status: int = 200) -> Response:
@@ -266,6 +271,9 @@ class Router:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle on, the body waits for the client's
+    # delayed ACK of the headers (about 40 ms a request).
+    disable_nagle_algorithm = True
     server: HttpsServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
@@ -317,6 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         body = response.body
         empty = isinstance(body, bytes | bytearray) and not body
+        if response.cut_after is not None:
+            self._send_cut(body, response.cut_after)
+            return
         if not empty and self.command != "HEAD" and accepts_gzip(self.headers.get("Accept-Encoding")):
             self.send_header("Content-Encoding", "gzip")
             body = _gzip_chunks([body] if isinstance(body, bytes | bytearray) else body)
@@ -332,6 +343,26 @@ class _Handler(BaseHTTPRequestHandler):
             if chunk:
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
         self.wfile.write(b"0\r\n\r\n")
+
+    def _send_cut(self, body: bytes | Iterable[bytes], budget: int) -> None:
+        """Headers, then fewer body bytes than announced, then a closed connection. Uncompressed, so
+        the cut falls inside the body whatever its size."""
+        self.close_connection = True
+        if isinstance(body, bytes | bytearray):
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: max(0, min(budget, len(body) - 1))])
+            return
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for chunk in body:
+            piece = chunk[:budget]
+            if piece:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            budget -= len(piece)
+            if budget <= 0:
+                break
+        # No terminating chunk: the client sees the stream end early.
 
     # http.server dispatches on these names.
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = _dispatch  # noqa: N815

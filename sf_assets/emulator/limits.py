@@ -73,6 +73,15 @@ class Limits:
         with self._lock:
             self._counters.setdefault(name, _Counter(maximum)).maximum = maximum
 
+    def exhaust(self, name: str, remaining: int = 0) -> None:
+        """Uses up a limit so that only ``remaining`` is left (fault injection: a quota running out)."""
+        with self._lock:
+            self._roll()
+            counter = self._counters.get(name)
+            if counter is None:
+                raise KeyError(name)
+            counter.used = max(0, counter.maximum - remaining)
+
     def reset(self) -> None:
         with self._lock:
             self._day_started = self._clock()

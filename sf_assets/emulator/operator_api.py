@@ -28,7 +28,10 @@ def register(router: Router, org: LocalOrg) -> None:
             for job in list(org.ingest.jobs.values()):
                 org.ingest.files(job).remove()
             org.ingest.jobs.clear()
+        org.bulk1.reset()
         org.limits.reset()
+        # Left-over fault rules would break whatever runs next on a reset org.
+        org.faults.clear()
         return Response(204)
 
     def load(request: Request) -> Response:
@@ -70,9 +73,10 @@ def register(router: Router, org: LocalOrg) -> None:
         unknown = set(knobs) - _PROCESSING_KNOBS
         if unknown:
             raise bad_request("INVALID_FIELD", f"Unknown processing settings: {', '.join(sorted(unknown))}")
-        if not isinstance(knobs.get("store_records", True), bool):
-            # A truthy string such as "false" must not silently keep or drop every row.
-            raise bad_request("INVALID_FIELD", "store_records must be true or false")
+        for flag in ("store_records", "lock_model"):
+            if not isinstance(knobs.get(flag, True), bool):
+                # A truthy string such as "false" must not silently flip the org's behaviour.
+                raise bad_request("INVALID_FIELD", f"{flag} must be true or false")
         org.processor.model = dataclasses.replace(org.processor.model, **knobs)
         if "session_ttl" in body:
             org.sessions.ttl_seconds = float(body["session_ttl"])
@@ -88,8 +92,19 @@ def register(router: Router, org: LocalOrg) -> None:
         revoked = org.sessions.revoke(token) if token else org.sessions.revoke_all()
         return Response.json({"revoked": int(revoked)})
 
+    def put_faults(request: Request) -> Response:
+        org.faults.configure(request.json())
+        return Response.json(org.faults.describe())
+
+    def delete_faults(request: Request) -> Response:
+        org.faults.clear()
+        return Response(204)
+
     router.add("POST", r"/__org__/reset", reset)
     router.add("POST", r"/__org__/records/(?P<object>\w+)", load)
     router.add("GET", r"/__org__/counters", counters)
     router.add("PATCH", r"/__org__/config", configure)
     router.add("POST", r"/__org__/sessions/revoke", revoke)
+    router.add("GET", r"/__org__/faults", lambda request: Response.json(org.faults.describe()))
+    router.add("PUT", r"/__org__/faults", put_faults)
+    router.add("DELETE", r"/__org__/faults", delete_faults)

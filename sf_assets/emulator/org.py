@@ -17,9 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import auth, bulk2_api, ids, login_api, operator_api, rest_api
+from . import auth, bulk1_api, bulk2_api, ids, login_api, operator_api, rest_api
+from .bulk1_jobs import Bulk1Service
+from .bulk1_processing import Bulk1Processor
 from .dml import Engine
 from .errors import ApiError, not_found
+from .faults import OPERATOR_PREFIX, FaultInjector
 from .http import HttpsServer, Request, Response, Router, serve
 from .ingest import IngestService
 from .limits import Limits
@@ -77,11 +80,15 @@ class LocalOrg:
         self.engine = Engine(self.store, self.ids, self.identity.user_id)
         self.ingest = IngestService(self.data_dir, self.store, self.schema, self.ids, self.identity.user_id)
         self.processor = Processor(self.ingest, self.engine, self.limits, config.processing)
+        self.bulk1 = Bulk1Service(self.data_dir, self.schema, self.ids, self.identity.user_id, self.limits)
+        # Bulk API 1.0 batches follow the same processing model, read live as the operator changes it.
+        self.bulk1_processor = Bulk1Processor(self.bulk1, self.engine, lambda: self.processor.model)
+        self.faults = FaultInjector(self, _bearer)
         self.tls = ensure_tls(self.data_dir)
         self.router = Router()
         self.counters: dict[str, int] = {"requests": 0, "api_requests": 0, "logins": 0}
         self._counter_lock = threading.Lock()
-        for module in (login_api, rest_api, bulk2_api, operator_api):
+        for module in (login_api, rest_api, bulk2_api, bulk1_api, operator_api):
             module.register(self.router, self)
         self._server: HttpsServer | None = None
 
@@ -115,6 +122,7 @@ class LocalOrg:
     def start(self) -> LocalOrg:
         self._server = HttpsServer((self.config.host, self.config.port), self, self.tls.server_context())
         self.processor.start()
+        self.bulk1_processor.start()
         serve(self._server)
         connection = self.connection()
         path = self.data_dir / "connection.json"
@@ -129,6 +137,7 @@ class LocalOrg:
             self._server.server_close()
             self._server = None
         self.processor.stop()
+        self.bulk1_processor.stop()
         self.store.close()
 
     def __enter__(self) -> LocalOrg:
@@ -184,6 +193,12 @@ class LocalOrg:
             self.counters[name] += 1
 
     def __call__(self, request: Request) -> Response:
+        if bulk1_api.owns(request):
+            # Bulk API 1.0 answers every error, authentication included, in its own XML or JSON shape.
+            return bulk1_api.guard(request, lambda r: self.faults(r, self._serve))
+        return self.faults(request, self._serve)
+
+    def _serve(self, request: Request) -> Response:
         self.count("requests")
         versioned = _VERSIONED.match(request.path)
         if versioned and versioned.group(1) not in SUPPORTED_VERSIONS:
@@ -194,7 +209,8 @@ class LocalOrg:
             return handler(request)
         token = _bearer(request)
         self.sessions.validate(token)
-        if not self.limits.consume("DailyApiRequests"):
+        # An operator call is never refused for quota, so a test can always restore what it exhausted.
+        if not self.limits.consume("DailyApiRequests") and not request.path.startswith(OPERATOR_PREFIX):
             raise ApiError(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
         self.count("api_requests")
         try:

@@ -3,10 +3,14 @@
 After UploadComplete a job waits ``queue_latency`` seconds, is split into internal batches of
 10,000 records, and its batches join one org-wide queue that ``parallel_batches`` workers drain,
 200-record transaction by transaction. Counters and processing times fill in as batches finish.
+With the lock model on, each transaction locks the parents its rows name (see ``locks``), and a
+batch with too many lock failures goes back in the queue; injected faults (see ``faults``) can
+re-queue a batch or fail its job as the batch starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import logging
@@ -14,10 +18,11 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from . import batch_text, discard, dml
+from . import batch_text, discard, dml, ids, locks
+from .faults import JobFaults
 from .ingest import IngestService
 from .jobs import IngestJob, UploadError, quote_all
 from .limits import INGEST_RECORDS, Limits
@@ -38,6 +43,12 @@ class ProcessingModel:
         transaction_size: Records per transaction (200 in Salesforce).
         store_records: False for discard mode: ingest jobs read and count their rows and report each
             as a success with an Id, but never validate or store them (to measure a client alone).
+        lock_model: Each transaction locks the parents its rows name (see ``locks``); off by default
+            so that timings stay deterministic.
+        lock_wait: Seconds a transaction waits for a parent's lock before failing the rows needing it
+            (Salesforce waits a few seconds; small here, like the simulated transactions).
+        lock_retries: How often an internal batch with more than 100 lock failures is re-queued
+            before its remaining lock failures are final (Salesforce: 10).
     """
 
     records_per_second: float = 0.0
@@ -47,6 +58,9 @@ class ProcessingModel:
     batch_size: int = 10_000
     transaction_size: int = 200
     store_records: bool = True
+    lock_model: bool = False
+    lock_wait: float = 0.1
+    lock_retries: int = 10
 
 
 _UNREADABLE = (dml.JobError, UploadError, csv.Error, UnicodeDecodeError)
@@ -98,6 +112,10 @@ class Processor:
         self._queue: queue.Queue[tuple[str, str, int] | None] = queue.Queue()
         self._plans: dict[str, dml.Plan] = {}
         self._duplicates: dict[str, frozenset[object]] = {}
+        self.job_faults = JobFaults()
+        self.row_locks = locks.RowLocks()
+        self._lock_requeues: Counter[tuple[str, int]] = Counter()
+        self._failing: dict[str, str] = {}  # job id -> errorMessage, once its batches have ended
         self._workers: list[threading.Thread] = []
         self._timers: set[threading.Timer] = set()
         self._stopping = threading.Event()
@@ -248,13 +266,22 @@ class Processor:
             rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, strict=True))
         else:
             rows = batch_text.SplitLines(lines, job.delimiter)
-        if job.state != "InProgress":
+        if job.state != "InProgress" or job.id in self._failing:
             files.append("unprocessed", rows)
+            self._mark_done(job, number, 0, 0, 0.0)
+            return
+        injected = self.job_faults.take(job.id, len(job.batches_done))
+        if injected is not None and injected[0] == "requeue":
+            self._retry(job, number)
+            return
+        if injected is not None:
+            files.append("unprocessed", rows)
+            self._fail_later(job, injected[1])
             self._mark_done(job, number, 0, 0, 0.0)
             return
         if not self.limits.consume("DailyBulkApiBatches") or not self.limits.consume(INGEST_RECORDS, len(rows)):
             files.append("unprocessed", rows)
-            self._fail(job, "ExceededQuota : The daily limit of Bulk API batches or records has been exceeded")
+            self._fail_later(job, "ExceededQuota : The daily limit of Bulk API batches or records has been exceeded")
             self._mark_done(job, number, 0, 0, 0.0)
             return
         batch_plan = self._plans[job.id]
@@ -265,44 +292,146 @@ class Processor:
         if model.batch_overhead:
             time.sleep(model.batch_overhead)
         size = max(1, model.transaction_size)
-        step = len(rows) if batch_plan.batchable else size
+        locking = model.lock_model and model.store_records
+        # Locks are taken per transaction, so a locking batch cannot be applied in one engine call.
+        step = len(rows) if batch_plan.batchable and not locking else size
         successful: list[str] = []
         failed: list[list[str]] = []
+        lock_failures = 0
         for start in range(0, len(rows), max(1, step)):
             chunk = rows[start : start + step]
             began = time.perf_counter()
             chunk_columns = None if columns is None else [column[start : start + step] for column in columns]
-            if model.store_records:
-                results = self.engine.apply(batch_plan, chunk, duplicates, size, chunk_columns)
-            else:
-                results = discard.accept(batch_plan, chunk, self.engine.ids, chunk_columns)
-            chunk_lines = None if lines is None else lines[start : start + step]
-            successful.append(_result_lines(batch_plan, chunk, results, chunk_lines, job.delimiter))
-            if results.failed:
-                for index, (record_id, error) in enumerate(zip(results.record_ids, results.errors, strict=True)):
-                    if error is not None:
-                        failed.append([record_id, error, *dml.echo(batch_plan, chunk[index])])
-            if model.records_per_second > 0:
-                remaining = len(chunk) / model.records_per_second - (time.perf_counter() - began)
-                if remaining > 0:
-                    time.sleep(remaining)
+            with self._parent_locks(batch_plan, chunk, locking) as blocked:
+                if blocked:
+                    results = self._apply_unblocked(batch_plan, chunk, duplicates, size, blocked)
+                elif model.store_records:
+                    results = self.engine.apply(batch_plan, chunk, duplicates, size, chunk_columns)
+                else:
+                    results = discard.accept(batch_plan, chunk, self.engine.ids, chunk_columns)
+                chunk_lines = None if lines is None else lines[start : start + step]
+                successful.append(_result_lines(batch_plan, chunk, results, chunk_lines, job.delimiter))
+                if results.failed:
+                    for index, (record_id, error) in enumerate(zip(results.record_ids, results.errors, strict=True)):
+                        if error is not None:
+                            failed.append([record_id, error, *dml.echo(batch_plan, chunk[index])])
+                if model.records_per_second > 0:
+                    # Inside the locks: a transaction holds its parents for as long as it runs.
+                    remaining = len(chunk) / model.records_per_second - (time.perf_counter() - began)
+                    if remaining > 0:
+                        time.sleep(remaining)
+            lock_failures += len(blocked)
+            rest = start + step
+            if (
+                lock_failures > locks.LOCK_FAILURES_BEFORE_REQUEUE
+                and rest < len(rows)
+                and self._lock_requeues[job.id, number] < model.lock_retries
+            ):
+                # Salesforce puts the rest of the batch back in the queue; failed rows stay failed.
+                self._lock_requeues[job.id, number] += 1
+                files.append_text("successful", "".join(successful))
+                files.append("failed", failed)
+                self._write_rest(job, number, rows, lines, rest)
+                self._mark_done(job, number, rest, len(failed), time.perf_counter() - started, done=False)
+                self._retry(job, number)
+                return
         elapsed = time.perf_counter() - started
         files.append_text("successful", "".join(successful))
         files.append("failed", failed)
         path.unlink(missing_ok=True)
         self._mark_done(job, number, len(rows), len(failed), elapsed)
 
-    def _mark_done(self, job: IngestJob, number: int, processed: int, failed: int, seconds: float) -> None:
+    @contextlib.contextmanager
+    def _parent_locks(
+        self, batch_plan: dml.Plan, chunk: Sequence[Sequence[str]], locking: bool
+    ) -> Iterator[dict[int, str]]:
+        """Holds the locks of the transaction's parents while it runs; yields the rows whose parent
+        stayed locked by another transaction past ``lock_wait``, with their errors."""
+        if not locking:
+            yield {}
+            return
+        parents = self.engine.parent_ids(batch_plan, chunk, self.service.schema)
+        wanted = {parent for row in parents for parent in row}
+        owner = object()
+        missed = self.row_locks.acquire(wanted, owner, self.model.lock_wait)
+        try:
+            blocked = {}
+            for index, row in enumerate(parents):
+                stuck = next((parent for parent in row if parent in missed), None)
+                if stuck is not None:
+                    blocked[index] = locks.lock_error(stuck)
+            yield blocked
+        finally:
+            self.row_locks.release(wanted - missed, owner)
+
+    def _apply_unblocked(
+        self,
+        batch_plan: dml.Plan,
+        chunk: Sequence[Sequence[str]],
+        duplicates: frozenset[object],
+        size: int,
+        blocked: dict[int, str],
+    ) -> dml.Results:
+        """Applies the rows that got their locks; the others keep their lock errors."""
+        keep = [index for index in range(len(chunk)) if index not in blocked]
+        applied = self.engine.apply(batch_plan, [chunk[index] for index in keep], duplicates, size)
+        record_ids = [""] * len(chunk)
+        created = [False] * len(chunk)
+        errors: list[str | None] = [blocked.get(index) for index in range(len(chunk))]
+        if batch_plan.id_index is not None:
+            for index in blocked:
+                cells = chunk[index]
+                if batch_plan.id_index < len(cells):
+                    record_ids[index] = ids.normalize(cells[batch_plan.id_index]) or ""
+        for position, index in enumerate(keep):
+            record_ids[index] = applied.record_ids[position]
+            created[index] = applied.created[position]
+            errors[index] = applied.errors[position]
+        return dml.Results(record_ids, created, errors)
+
+    def _write_rest(
+        self, job: IngestJob, number: int, rows: Sequence[Sequence[str]], lines: list[str] | None, start: int
+    ) -> None:
+        """Rewrites a batch's file with its rows from ``start``, for the batch's next attempt."""
+        if lines is not None:
+            text = "".join(line + "\n" for line in lines[start:])
+        else:
+            buffer = io.StringIO()
+            # As the splitter writes batch files: "\r\n" so that cells holding line ends are quoted.
+            csv.writer(buffer, delimiter=job.delimiter, lineterminator="\r\n").writerows(rows[start:])
+            text = buffer.getvalue()
+        self.service.files(job).batch_path(number).write_text(text, encoding="utf-8")
+
+    def _retry(self, job: IngestJob, number: int) -> None:
+        """Puts an internal batch back in the queue, counted in the job's ``retries``."""
         with self.service.lock:
-            job.batches_done.append(number)
+            job.retries += 1
+            self.service.save(job)
+        self._queue.put(("batch", job.id, number))
+
+    def _mark_done(
+        self, job: IngestJob, number: int, processed: int, failed: int, seconds: float, *, done: bool = True
+    ) -> None:
+        """Adds a batch's counts to its job; ``done`` False when part of the batch is still to run."""
+        with self.service.lock:
+            if done:
+                job.batches_done.append(number)
             job.number_records_processed += processed
             job.number_records_failed += failed
             job.api_active_processing_time += int(seconds * 1000)
             job.total_processing_time = int((time.time() - job.upload_complete_at) * 1000)
             finished = len(job.batches_done) >= job.batches_total
             self.service.save(job)
-        if finished and job.state == "InProgress":
+        if finished and job.id in self._failing:
+            self._fail(job, self._failing.pop(job.id))
+        elif finished and job.state == "InProgress":
             self._finish(job)
+
+    def _fail_later(self, job: IngestJob, message: str) -> None:
+        """Fails the job once every batch has ended: those running finish, those queued add their
+        rows to unprocessedrecords. A Failed job's results are then final when a client reads them."""
+        with self.service.lock:
+            self._failing.setdefault(job.id, message)
 
     def _finish(self, job: IngestJob) -> None:
         with self.service.lock:
@@ -326,3 +455,6 @@ class Processor:
     def _release(self, job: IngestJob) -> None:
         self._plans.pop(job.id, None)
         self._duplicates.pop(job.id, None)
+        # list() copies the keys at once: other workers may be adding theirs.
+        for key in [key for key in list(self._lock_requeues) if key[0] == job.id]:
+            del self._lock_requeues[key]
