@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from dagster_pyspark import PySparkResource
 from pydantic import Field, PrivateAttr
+from pyspark.sql import functions as F
 
 from sf_assets.bulk import Credentials, OrgSession, Transport
 from sf_assets.bulk import query as soql
@@ -109,6 +110,8 @@ class SalesforceBulkResource(dg.ConfigurableResource):
         external_id_field: str | None = None,
         ignore_null_values: bool | None = None,
         write_id: str | None = None,
+        cluster_by: str | None = None,
+        partitions: int | None = None,
     ) -> WriteResult:
         """Write ``df`` to ``sobject`` and report what happened.
 
@@ -119,11 +122,23 @@ class SalesforceBulkResource(dg.ConfigurableResource):
             external_id_field: The external ID an upsert matches on.
             ignore_null_values: Override of the resource's setting for this write.
             write_id: Name of this write's results directory (default: time, object and a random suffix).
+            cluster_by: A column whose equal values must travel together, typically the parent link
+                (``Account.Oracle_Id__c``): rows are hash-partitioned by it and sorted within each partition, so
+                a parent's children land in one job and parallel jobs do not fight over the parent's lock.
+            partitions: How many Spark partitions to write in parallel (with ``cluster_by``: default the
+                DataFrame's current number).
 
         Raises:
             dagster.Failure: When the failure threshold is exceeded (with the write's metadata attached), or
                 when Salesforce refuses the write; the message names the problem.
         """
+        if cluster_by is not None:
+            if cluster_by not in df.columns:
+                raise dg.Failure(f"cluster_by={cluster_by!r} is not a column of the DataFrame", allow_retries=False)
+            key = F.col(f"`{cluster_by}`")
+            df = df.repartition(partitions or df.rdd.getNumPartitions(), key).sortWithinPartitions(key)
+        elif partitions is not None:
+            df = df.repartition(partitions)
         org, ca_file = self._session()
         write_id = write_id or f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{sobject}-{operation}-{uuid.uuid4().hex[:8]}"
         results_path = str(Path(self.results_path).resolve())

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import pyarrow.parquet as pq
 import pytest
 from dagster_pyspark import PySparkResource
 from pyspark.sql import SparkSession
@@ -113,3 +114,33 @@ def test_without_a_login_it_uses_a_local_org(spark: SparkSession, tmp_path: Path
         assert (tmp_path / "org" / "connection.json").exists()
     finally:
         stop_local_org(tmp_path / "org")
+
+
+def test_cluster_by_keeps_each_parent_in_one_partition(spark: SparkSession, salesforce: SalesforceBulkResource) -> None:
+    salesforce.write(
+        _accounts(spark, *[(f"ORA-{i}", f"A{i}") for i in range(5)]),
+        sobject="Account",
+        external_id_field="Oracle_Id__c",
+    )
+    rows = [(f"C-{i}", f"Last {i}", f"ORA-{i % 5}") for i in range(60)]
+    contacts = spark.createDataFrame(rows, "External_Id__c string, LastName string, `Account.Oracle_Id__c` string")
+    result = salesforce.write(
+        contacts.repartition(4),  # round-robin: every parent in every partition
+        sobject="Contact",
+        external_id_field="External_Id__c",
+        cluster_by="Account.Oracle_Id__c",
+        partitions=3,
+    )
+    assert result.records_written == 60
+    parents_by_partition: dict[str, set[str]] = {}
+    for path in (Path(result.results_dir) / "successful").glob("part-*.parquet"):
+        partition = path.name.split("-")[1]
+        for parent in pq.read_table(path, columns=["Account.Oracle_Id__c"]).column(0).to_pylist():
+            parents_by_partition.setdefault(parent, set()).add(partition)
+    assert len(parents_by_partition) == 5
+    assert all(len(partitions) == 1 for partitions in parents_by_partition.values())
+
+
+def test_cluster_by_an_unknown_column_fails_clearly(spark: SparkSession, salesforce: SalesforceBulkResource) -> None:
+    with pytest.raises(dg.Failure, match=r"cluster_by='Account\.Nope__c' is not a column"):
+        salesforce.write(_accounts(spark, ("ORA-1", "A")), sobject="Account", cluster_by="Account.Nope__c")
