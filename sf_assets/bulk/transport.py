@@ -94,8 +94,10 @@ class Transport:
     def api_version(self) -> str:
         return self.credentials.api_version
 
-    def url(self, path: str) -> str:
-        """The absolute URL of ``path`` under ``/services/data/vXX.X/``."""
+    def url(self, path: str, api: str = "data") -> str:
+        """The URL of ``path`` under ``/services/data/vXX.X/`` (Bulk API 1.0: ``/services/async/XX.X/``)."""
+        if api == "async":
+            return f"{self.org.instance_url}/services/async/{self.api_version}/{path.lstrip('/')}"
         return f"{self.org.instance_url}/services/data/v{self.api_version}/{path.lstrip('/')}"
 
     def call(
@@ -108,6 +110,7 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         expected: tuple[int, ...] = (200,),
         stream: bool = False,
+        api: str = "data",
     ) -> requests.Response:
         """Send one API call, retrying transient failures and re-logging in on an expired session.
 
@@ -119,6 +122,7 @@ class Transport:
             headers: Extra headers.
             expected: The status codes that mean success.
             stream: Leave the response body unread (for large downloads).
+            api: ``data`` for the REST API, ``async`` for Bulk API 1.0 (its own path and session header).
 
         Raises:
             ApiError: On a non-transient error status, or a transient one that outlived the retries.
@@ -133,11 +137,13 @@ class Transport:
                 body.seek(start)
             org = self.org
             request_headers = {"Authorization": f"Bearer {org.access_token}", "Accept": "application/json"}
+            if api == "async":
+                request_headers = {"X-SFDC-Session": org.access_token, "Accept": "application/xml"}
             request_headers.update(headers or {})
             try:
                 response = self.http.request(
                     method,
-                    self.url(path),
+                    self.url(path, api),
                     json=json,
                     data=body,
                     headers=request_headers,
@@ -154,7 +160,7 @@ class Transport:
             if response.status_code in expected:
                 return response
             error = self._error(response, method, path)
-            if error.status == 401 and error.code == "INVALID_SESSION_ID" and not relogged:
+            if error.code in ("INVALID_SESSION_ID", "InvalidSessionId") and not relogged:
                 relogged = True
                 self._relogin(stale=org)
                 continue
@@ -163,7 +169,7 @@ class Transport:
                 continue
             raise error
 
-    def download(self, path: str, sink: Callable[[bytes], object]) -> int:
+    def download(self, path: str, sink: Callable[[bytes], object], api: str = "data") -> int:
         """Stream a response body into ``sink`` chunk by chunk; returns the byte count.
 
         A connection dropped mid-body restarts the download; ``sink`` must then accept the body again from
@@ -172,7 +178,7 @@ class Transport:
         attempt = 0
         while True:
             attempt += 1
-            response = self.call("GET", path, headers={"Accept": "text/csv"}, stream=True)
+            response = self.call("GET", path, headers={"Accept": "text/csv"}, stream=True, api=api)
             sink(b"")
             size = 0
             try:
@@ -220,9 +226,21 @@ class Transport:
         if isinstance(payload, list) and payload and isinstance(payload[0], dict):
             payload = payload[0]
         if isinstance(payload, dict):
-            code = str(payload.get("errorCode") or payload.get("error") or "")
-            message = str(payload.get("message") or payload.get("error_description") or message)
+            code = str(payload.get("errorCode") or payload.get("error") or payload.get("exceptionCode") or "")
+            message = str(
+                payload.get("message") or payload.get("error_description") or payload.get("exceptionMessage") or message
+            )
+        elif payload is None and "<exceptionCode>" in response.text:
+            # Bulk API 1.0 answers errors in XML.
+            code = _xml_text(response.text, "exceptionCode")
+            message = _xml_text(response.text, "exceptionMessage") or message
         return ApiError(response.status_code, code, message, method=method, path=path.split("?", 1)[0])
+
+
+def _xml_text(document: str, tag: str) -> str:
+    start = document.find(f"<{tag}>")
+    end = document.find(f"</{tag}>", start)
+    return document[start + len(tag) + 2 : end].strip() if start >= 0 and end > start else ""
 
 
 def _transient(error: ApiError) -> bool:

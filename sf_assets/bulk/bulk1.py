@@ -1,0 +1,160 @@
+"""Bulk API 1.0 ingest: a job of CSV batches, processed in parallel or, to avoid lock contention, serially.
+
+Batch results come back in the batch's own row order (``Id,Success,Created,Error``), unlike Bulk API 2.0's.
+
+Examples:
+    >>> bulk1 = Bulk1Client(transport)
+    >>> job = bulk1.create_job(JobSpec("Contact", "insert"), serial=True)
+    >>> batch = bulk1.add_batch(job, b"LastName\\nDoe\\n")
+    >>> bulk1.close_job(job)
+    >>> bulk1.wait_batch(job, batch.id).processed
+    1
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
+from xml.etree import ElementTree
+from xml.sax.saxutils import escape
+
+from .errors import SalesforceError
+from .ingest import JobSpec, PollSchedule
+from .transport import Transport
+
+if TYPE_CHECKING:
+    import requests
+
+_NS = "http://www.force.com/2009/06/asyncapi/dataload"
+BATCH_DONE = frozenset({"Completed", "Failed", "NotProcessed"})
+MAX_BATCH_RECORDS = 10_000
+MAX_BATCH_BYTES = 10_000_000
+
+
+class BatchFailedError(SalesforceError):
+    """A Bulk API 1.0 batch ended ``Failed``; ``state_message`` is Salesforce's reason."""
+
+    def __init__(self, job_id: str, batch_id: str, state_message: str) -> None:
+        self.job_id = job_id
+        self.batch_id = batch_id
+        self.state_message = state_message
+        super().__init__(f"Salesforce batch {batch_id} of job {job_id} failed: {state_message}")
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    """A batch's state and counters."""
+
+    id: str
+    job_id: str
+    state: str
+    processed: int = 0
+    failed: int = 0
+    state_message: str = ""
+
+    @classmethod
+    def from_xml(cls, document: bytes) -> BatchInfo:
+        root = ElementTree.fromstring(document)
+        return cls(
+            id=_text(root, "id"),
+            job_id=_text(root, "jobId"),
+            state=_text(root, "state"),
+            processed=int(_text(root, "numberRecordsProcessed") or 0),
+            failed=int(_text(root, "numberRecordsFailed") or 0),
+            state_message=_text(root, "stateMessage"),
+        )
+
+    @property
+    def done(self) -> bool:
+        return self.state in BATCH_DONE
+
+
+class Bulk1Client:
+    """The ``/services/async`` job and batch resources of one org."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    def create_job(self, spec: JobSpec, *, serial: bool = False) -> str:
+        """Open a CSV job; returns its id. ``serial`` makes Salesforce process its batches one at a time."""
+        external_id = (
+            f"<externalIdFieldName>{escape(spec.external_id_field)}</externalIdFieldName>"
+            if spec.external_id_field
+            else ""
+        )
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><jobInfo xmlns="{_NS}">'
+            f"<operation>{escape(spec.operation)}</operation><object>{escape(spec.sobject)}</object>"
+            f"{external_id}<concurrencyMode>{'Serial' if serial else 'Parallel'}</concurrencyMode>"
+            "<contentType>CSV</contentType></jobInfo>"
+        )
+        response = self._call("POST", "job", body.encode(), "application/xml; charset=UTF-8", expected=(200, 201))
+        return _text(ElementTree.fromstring(response.content), "id")
+
+    def add_batch(self, job_id: str, data: bytes | IO[bytes]) -> BatchInfo:
+        """Add a CSV batch (at most 10,000 records and 10 MB); a file object is streamed."""
+        response = self._call("POST", f"job/{job_id}/batch", data, "text/csv; charset=UTF-8", expected=(200, 201))
+        return BatchInfo.from_xml(response.content)
+
+    def close_job(self, job_id: str) -> None:
+        self._set_state(job_id, "Closed")
+
+    def abort_job(self, job_id: str) -> None:
+        self._set_state(job_id, "Aborted")
+
+    def batch_info(self, job_id: str, batch_id: str) -> BatchInfo:
+        return BatchInfo.from_xml(self._call("GET", f"job/{job_id}/batch/{batch_id}").content)
+
+    def wait_batch(
+        self,
+        job_id: str,
+        batch_id: str,
+        schedule: PollSchedule | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> BatchInfo:
+        """Poll until the batch is ``Completed``, ``Failed`` or ``NotProcessed``.
+
+        Raises:
+            BatchFailedError: When the batch ends ``Failed``, quoting Salesforce's ``stateMessage``.
+            TimeoutError: When ``schedule.timeout`` passes first.
+        """
+        schedule = schedule or PollSchedule()
+        deadline = None if schedule.timeout is None else time.monotonic() + schedule.timeout
+        for interval in schedule.intervals():
+            sleep(interval)
+            info = self.batch_info(job_id, batch_id)
+            if info.state == "Failed":
+                raise BatchFailedError(job_id, batch_id, info.state_message or "no stateMessage given")
+            if info.done:
+                return info
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"Salesforce batch {batch_id} still {info.state} after {schedule.timeout:.0f}s")
+        raise AssertionError("unreachable: intervals() is endless")
+
+    def batch_results(self, job_id: str, batch_id: str, sink: Callable[[bytes], object]) -> int:
+        """Stream the batch's ``Id,Success,Created,Error`` CSV, one line per input row in input order."""
+        return self.transport.download(f"job/{job_id}/batch/{batch_id}/result", sink, api="async")
+
+    def _set_state(self, job_id: str, state: str) -> None:
+        body = f'<?xml version="1.0" encoding="UTF-8"?><jobInfo xmlns="{_NS}"><state>{state}</state></jobInfo>'
+        self._call("POST", f"job/{job_id}", body.encode(), "application/xml; charset=UTF-8")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: bytes | IO[bytes] | None = None,
+        content_type: str | None = None,
+        *,
+        expected: tuple[int, ...] = (200,),
+    ) -> requests.Response:
+        headers = {"Content-Type": content_type} if content_type else None
+        return self.transport.call(method, path, body=body, headers=headers, expected=expected, api="async")
+
+
+def _text(root: ElementTree.Element, name: str) -> str:
+    element = root.find(f"{{{_NS}}}{name}")
+    return (element.text or "").strip() if element is not None else ""
