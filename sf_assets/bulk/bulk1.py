@@ -121,18 +121,16 @@ class Bulk1Client:
             BatchFailedError: When the batch ends ``Failed``, quoting Salesforce's ``stateMessage``.
             TimeoutError: When ``schedule.timeout`` passes first.
         """
-        schedule = schedule or PollSchedule()
-        deadline = None if schedule.timeout is None else time.monotonic() + schedule.timeout
-        for interval in schedule.intervals():
-            sleep(interval)
-            info = self.batch_info(job_id, batch_id)
-            if info.state == "Failed":
-                raise BatchFailedError(job_id, batch_id, info.state_message or "no stateMessage given")
-            if info.done:
-                return info
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Salesforce batch {batch_id} still {info.state} after {schedule.timeout:.0f}s")
-        raise AssertionError("unreachable: intervals() is endless")
+        info = (schedule or PollSchedule()).until(
+            lambda: self.batch_info(job_id, batch_id),
+            lambda info: info.state,
+            lambda info: info.done,
+            f"Salesforce batch {batch_id}",
+            sleep=sleep,
+        )
+        if info.state == "Failed":
+            raise BatchFailedError(job_id, batch_id, info.state_message or "no stateMessage given")
+        return info
 
     def batch_results(self, job_id: str, batch_id: str, sink: Callable[[bytes], object]) -> int:
         """Stream the batch's ``Id,Success,Created,Error`` CSV, one line per input row in input order."""

@@ -14,11 +14,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from .errors import JobFailedError
 from .transport import Transport
 
+T = TypeVar("T")
 OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 TERMINAL_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 RESULT_KINDS = ("successfulResults", "failedResults", "unprocessedrecords")
@@ -102,6 +103,30 @@ class PollSchedule:
             yield interval
             interval = min(self.maximum, interval * self.factor)
 
+    def until(
+        self,
+        fetch: Callable[[], T],
+        state: Callable[[T], str],
+        done: Callable[[T], bool],
+        what: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> T:
+        """Call ``fetch`` at these intervals until ``done`` holds for what it returns.
+
+        Raises:
+            TimeoutError: When ``timeout`` passes first, naming ``what`` and its last ``state``.
+        """
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        for interval in self.intervals():
+            sleep(interval)
+            current = fetch()
+            if done(current):
+                return current
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{what} still {state(current)} after {self.timeout:.0f}s")
+        raise AssertionError("unreachable: intervals() is endless")
+
 
 class IngestClient:
     """The ``/jobs/ingest`` resources of one org."""
@@ -146,18 +171,16 @@ class IngestClient:
             JobFailedError: When the job ends ``Failed``, quoting Salesforce's ``errorMessage``.
             TimeoutError: When ``schedule.timeout`` passes first.
         """
-        schedule = schedule or PollSchedule()
-        deadline = None if schedule.timeout is None else time.monotonic() + schedule.timeout
-        for interval in schedule.intervals():
-            sleep(interval)
-            job = self.info(job_id)
-            if job.state == "Failed":
-                raise JobFailedError(job_id, job.error_message or "no errorMessage given")
-            if job.done:
-                return job
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"Salesforce job {job_id} still {job.state} after {schedule.timeout:.0f}s")
-        raise AssertionError("unreachable: intervals() is endless")
+        job = (schedule or PollSchedule()).until(
+            lambda: self.info(job_id),
+            lambda job: job.state,
+            lambda job: job.done,
+            f"Salesforce job {job_id}",
+            sleep=sleep,
+        )
+        if job.state == "Failed":
+            raise JobFailedError(job_id, job.error_message or "no errorMessage given")
+        return job
 
     def results(self, job_id: str, kind: str, sink: Callable[[bytes], object]) -> int:
         """Stream one of the job's result CSVs into ``sink`` (see :meth:`Transport.download`)."""
