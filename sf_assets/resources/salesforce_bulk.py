@@ -8,7 +8,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
@@ -72,7 +72,14 @@ class SalesforceBulkResource(dg.ConfigurableResource):
     results_path: str = Field(
         default="data/results", description="Where each write keeps its summary and failed/unprocessed rows."
     )
-    batch_size: int = Field(default=10_000, description="Records per Salesforce job.")
+    bulk_api: Literal["1", "2"] = Field(
+        default="2", description="Bulk API version: '2' (jobs), or '1' (one job of batches per partition)."
+    )
+    serial: bool = Field(
+        default=False,
+        description="Bulk API 1.0 only: process each partition's batches one at a time (no parent lock fights).",
+    )
+    batch_size: int = Field(default=10_000, description="Records per Salesforce job (Bulk API 1.0: per batch).")
     max_jobs_in_flight: int = Field(default=4, description="Salesforce jobs each Spark partition runs at once.")
     ignore_null_values: bool = Field(
         default=False, description="Leave fields unchanged for null cells instead of clearing them."
@@ -150,6 +157,7 @@ class SalesforceBulkResource(dg.ConfigurableResource):
             "sf_version": self.sf_version,
             "resultsPath": results_path,
             "writeId": write_id,
+            "api_version": self.bulk_api,
             "batchSize": str(self.batch_size),
             "maxJobsInFlight": str(self.max_jobs_in_flight),
             "ignoreNullValues": str(self.ignore_null_values if ignore_null_values is None else ignore_null_values),
@@ -157,6 +165,8 @@ class SalesforceBulkResource(dg.ConfigurableResource):
         }
         if external_id_field:
             options["upsertField"] = external_id_field
+        if self.serial:
+            options["concurrencyMode"] = "Serial"
         if ca_file:
             options["ca_file"] = ca_file
         if self.failure_threshold:

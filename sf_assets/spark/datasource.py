@@ -85,6 +85,7 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
         from sf_assets.bulk import IngestClient, JobSpec
         from sf_assets.bulk.ingest import PollSchedule
 
+        from .bulk1_jobs import Bulk1Jobs
         from .csv_encoding import CsvEncoder
         from .ledger import Ledger
         from .partition_writer import JobLimits, PartitionWriter
@@ -95,8 +96,9 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
         attempt = context.attemptNumber() if context else 0
         options = self.options
         transport = _transport(options, org=self.org)
+        jobs = Bulk1Jobs(transport, serial=options.serial) if options.bulk_api == "1" else IngestClient(transport)
         writer = PartitionWriter(
-            jobs=IngestClient(transport),
+            jobs=jobs,  # type: ignore[arg-type]
             spec=JobSpec(self.plan.sobject, options.operation, options.upsert_field),
             encoder=CsvEncoder(self.plan),
             results=ResultFiles(options.results_dir, self.plan.headers, partition_id, attempt),

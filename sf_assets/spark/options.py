@@ -25,6 +25,9 @@ DEFAULT_MAX_JOB_BYTES = 100 * 1024 * 1024
 # Salesforce refuses uploads over 150 MB of base64, i.e. about 100 MB of raw CSV.
 MAX_JOB_BYTES = 100 * 1024 * 1024
 MAX_BATCH_SIZE = 150_000_000
+# Bulk API 1.0 refuses batches over 10,000 records or 10 MB.
+MAX_BULK1_BATCH = 10_000
+MAX_BULK1_BYTES = 10_000_000
 
 # Canonical spelling of every option, by its lower-cased key.
 OPTION_NAMES: dict[str, str] = {
@@ -65,6 +68,7 @@ OPTION_NAMES: dict[str, str] = {
         "checkLimits",
         "limitsMargin",
         "expectedRows",
+        "concurrencyMode",
         # Spark adds it for save(path); we have no use for it.
         "path",
     )
@@ -133,6 +137,7 @@ class WriteOptions:
         upsert_field: The external ID an upsert matches on.
         ignore_null_values: Leave fields unchanged for null cells instead of clearing them.
         bulk_api: ``"2"`` (Bulk API 2.0) or ``"1"``.
+        serial: Bulk API 1.0's ``concurrencyMode=Serial``: a partition's batches are processed one at a time.
         batch_size: Records per Salesforce job.
         max_job_bytes: CSV bytes per Salesforce job.
         max_jobs_in_flight: Jobs one partition keeps uploading or processing at once.
@@ -159,6 +164,7 @@ class WriteOptions:
     upsert_field: str | None = None
     ignore_null_values: bool = False
     bulk_api: str = "2"
+    serial: bool = False
     batch_size: int = DEFAULT_BATCH_SIZE
     max_job_bytes: int = DEFAULT_MAX_JOB_BYTES
     max_jobs_in_flight: int = 4
@@ -212,8 +218,13 @@ class WriteOptions:
         if bulk_api not in ("1", "2"):
             hint = " (the REST API version is option sf_version)" if "." in bulk_api else ""
             raise OptionError(f"option api_version={bulk_api!r} must be 1 or 2 (the Bulk API version){hint}")
-        if bulk_api == "1":
-            raise OptionError("option api_version=1 (Bulk API 1.0) is not supported yet; use api_version=2")
+        concurrency = (reader.text("concurrencymode") or "Parallel").capitalize()
+        if concurrency not in ("Parallel", "Serial"):
+            raise OptionError(f"option concurrencyMode={concurrency!r} must be Parallel or Serial")
+        if concurrency == "Serial" and bulk_api != "1":
+            raise OptionError("option concurrencyMode=Serial needs api_version=1: Bulk API 2.0 is always parallel")
+        batch_limit = MAX_BULK1_BATCH if bulk_api == "1" else MAX_BATCH_SIZE
+        bytes_limit = MAX_BULK1_BYTES if bulk_api == "1" else MAX_JOB_BYTES
         credentials = _credentials(reader)
         try:
             credentials.method  # noqa: B018 - validates the login options
@@ -228,8 +239,11 @@ class WriteOptions:
             upsert_field=upsert_field,
             ignore_null_values=reader.boolean("ignorenullvalues", default=False),
             bulk_api=bulk_api,
-            batch_size=reader.integer("batchsize", DEFAULT_BATCH_SIZE, minimum=1, maximum=MAX_BATCH_SIZE),
-            max_job_bytes=reader.integer("maxjobbytes", DEFAULT_MAX_JOB_BYTES, minimum=1024, maximum=MAX_JOB_BYTES),
+            batch_size=reader.integer("batchsize", DEFAULT_BATCH_SIZE, minimum=1, maximum=batch_limit),
+            max_job_bytes=reader.integer(
+                "maxjobbytes", min(DEFAULT_MAX_JOB_BYTES, bytes_limit), minimum=1024, maximum=bytes_limit
+            ),
+            serial=concurrency == "Serial",
             max_jobs_in_flight=reader.integer("maxjobsinflight", 4, minimum=1, maximum=64),
             ca_file=_ca_file(reader.text("ca_file")),
             results_path=_results_path(reader.text("resultspath")),

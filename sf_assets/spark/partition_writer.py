@@ -152,6 +152,9 @@ class PartitionWriter:
             wait(futures, return_when=FIRST_EXCEPTION)
             self._raise_if_failed(futures)
             job_results = recovered + [job for future in futures for job in future.result()]
+            finish = getattr(self.jobs, "finish", None)
+            if finish is not None:
+                finish()
         except BaseException:
             self._failed.set()
             # Abort first: job threads may be blocked in a slow call, and Salesforce must stop now.
@@ -320,37 +323,38 @@ class PartitionWriter:
         if self._failed.is_set():
             raise RuntimeError("another job of this partition failed")
         tick = time.perf_counter()
-        job = self.jobs.create(self.spec)
+        created = self.jobs.create(self.spec)
         with self._lock:
-            self._open_jobs.add(job.id)
+            self._open_jobs.add(created.id)
         job_file.file.seek(0)
-        self.jobs.upload(job.id, job_file.file)
+        # Bulk API 1.0 names the batch only once its data arrives; 2.0 keeps the job's id.
+        job_id = self.jobs.upload(created.id, job_file.file) or created.id
         if before_close is not None:
-            before_close(job.id)
-        self.jobs.close(job.id)
+            before_close(job_id)
+        self.jobs.close(job_id)
         job_file.file.close()
         uploaded = time.perf_counter()
         try:
-            info = self.jobs.wait(job.id, self.poll)
+            info = self.jobs.wait(job_id, self.poll)
         finally:
             with self._lock:  # finished, or Failed and so over: nothing to abort
-                self._open_jobs.discard(job.id)
+                self._open_jobs.discard(created.id)
         processed = time.perf_counter()
         self._watch_api_usage()
         unprocessed = max(0, job_file.rows - info.processed)
-        group = group or job.id
+        group = group or job_id
         resend = None if final else _JobFile(self.encoder.header)
-        failed_rows = self._settle("failed", "failedResults", job.id, resend, group) if info.failed else 0
+        failed_rows = self._settle("failed", "failedResults", job_id, resend, group) if info.failed else 0
         if failed_rows != info.failed:
-            log.warning("job %s reports %d failed rows, its results hold %d", job.id, info.failed, failed_rows)
+            log.warning("job %s reports %d failed rows, its results hold %d", job_id, info.failed, failed_rows)
         if unprocessed:
-            self._settle("unprocessed", "unprocessedrecords", job.id, resend, group)
+            self._settle("unprocessed", "unprocessedrecords", job_id, resend, group)
         if self.limits.success_results and info.processed > info.failed:
-            self._fetch("successful", "successfulResults", job.id, group)
+            self._fetch("successful", "successfulResults", job_id, group)
         resent = resend.rows if resend else 0
         log.info(
             "job %s %s: %d rows, %d failed, %d unprocessed, %d to resend",
-            job.id,
+            job_id,
             info.state,
             job_file.rows,
             info.failed,
@@ -358,7 +362,7 @@ class PartitionWriter:
             resent,
         )
         result = JobResult(
-            job_id=job.id,
+            job_id=job_id,
             state=info.state,
             records=job_file.rows,
             processed=info.processed,

@@ -144,3 +144,24 @@ def test_cluster_by_keeps_each_parent_in_one_partition(spark: SparkSession, sale
 def test_cluster_by_an_unknown_column_fails_clearly(spark: SparkSession, salesforce: SalesforceBulkResource) -> None:
     with pytest.raises(dg.Failure, match=r"cluster_by='Account\.Nope__c' is not a column"):
         salesforce.write(_accounts(spark, ("ORA-1", "A")), sobject="Account", cluster_by="Account.Nope__c")
+
+
+def test_bulk_api_1_in_serial_mode_is_configuration(
+    spark: SparkSession, connection: dict[str, str], tmp_path: Path, sf: Salesforce
+) -> None:
+    resource = _resource(
+        tmp_path,
+        instance_url=connection["instance_url"],
+        client_id=connection["client_id"],
+        client_secret=connection["client_secret"],
+        ca_file=connection["ca_file"],
+        bulk_api="1",
+        serial=True,
+    )
+    with dg.build_resources({"salesforce": resource}) as resources:
+        result = resources.salesforce.write(
+            _accounts(spark, ("ORA-1", "Acme"), ("ORA-2", "Tech")), sobject="Account", external_id_field="Oracle_Id__c"
+        )
+    assert result.records_written == 2
+    assert all("-751" in job_id for job_id in result.job_ids)  # <job>-<batch>: Bulk API 1.0 batches
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 2

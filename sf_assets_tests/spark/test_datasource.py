@@ -36,6 +36,12 @@ from .conftest import Write
 _SPARK_ERRORS = (AnalysisException, PythonException)
 
 
+@pytest.fixture(params=["2", "1"], ids=["bulk2", "bulk1"])
+def bulk_api(request: pytest.FixtureRequest) -> str:
+    """The same behaviour through Bulk API 2.0 and Bulk API 1.0."""
+    return str(request.param)
+
+
 def _accounts(spark: SparkSession, *rows: tuple[str, str | None]) -> Any:
     return spark.createDataFrame(list(rows), "Oracle_Id__c string, Name string")
 
@@ -167,19 +173,28 @@ def test_blog_example_4_many_partitions(
     assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 3000
 
 
-def test_update_changes_only_the_given_fields(spark: SparkSession, sf: Salesforce, write: Write) -> None:
-    write(_accounts(spark, ("ORA-1", "Acme")), sobject="Account", operation="upsert", upsertField="Oracle_Id__c")
+def test_update_changes_only_the_given_fields(spark: SparkSession, sf: Salesforce, write: Write, bulk_api: str) -> None:
+    write(
+        _accounts(spark, ("ORA-1", "Acme")),
+        api_version=bulk_api,
+        sobject="Account",
+        operation="upsert",
+        upsertField="Oracle_Id__c",
+    )
     [account] = _query(sf, "SELECT Id FROM Account")
     update = spark.createDataFrame([(account["Id"], "Manufacturing")], "Id string, Industry string")
-    summary = write(update, sobject="Account", operation="update")
+    summary = write(update, api_version=bulk_api, sobject="Account", operation="update")
     assert summary.succeeded == 1
     assert _query(sf, "SELECT Name, Industry FROM Account") == [{"Name": "Acme", "Industry": "Manufacturing"}]
 
 
 @pytest.mark.parametrize("operation", ["delete", "hardDelete"])
-def test_delete_operations_remove_records(spark: SparkSession, sf: Salesforce, write: Write, operation: str) -> None:
+def test_delete_operations_remove_records(
+    spark: SparkSession, sf: Salesforce, write: Write, operation: str, bulk_api: str
+) -> None:
     write(
         _accounts(spark, ("ORA-1", "Acme"), ("ORA-2", "Tech")),
+        api_version=bulk_api,
         sobject="Account",
         operation="upsert",
         upsertField="Oracle_Id__c",
@@ -187,20 +202,22 @@ def test_delete_operations_remove_records(spark: SparkSession, sf: Salesforce, w
     ids = spark.createDataFrame(
         [(r["Id"],) for r in _query(sf, "SELECT Id FROM Account WHERE Oracle_Id__c = 'ORA-1'")], "Id string"
     )
-    summary = write(ids, sobject="Account", operation=operation)
+    summary = write(ids, api_version=bulk_api, sobject="Account", operation=operation)
     assert summary.succeeded == 1
     assert _query(sf, "SELECT Oracle_Id__c FROM Account") == [{"Oracle_Id__c": "ORA-2"}]
 
 
-def test_null_clears_a_field_by_default(spark: SparkSession, sf: Salesforce, write: Write) -> None:
+def test_null_clears_a_field_by_default(spark: SparkSession, sf: Salesforce, write: Write, bulk_api: str) -> None:
     write(
         spark.createDataFrame([("ORA-1", "Acme", "Retail")], "Oracle_Id__c string, Name string, Industry string"),
+        api_version=bulk_api,
         sobject="Account",
         operation="upsert",
         upsertField="Oracle_Id__c",
     )
     write(
         spark.createDataFrame([("ORA-1", None)], "Oracle_Id__c string, Industry string"),
+        api_version=bulk_api,
         sobject="Account",
         operation="upsert",
         upsertField="Oracle_Id__c",
@@ -208,15 +225,19 @@ def test_null_clears_a_field_by_default(spark: SparkSession, sf: Salesforce, wri
     assert _query(sf, "SELECT Name, Industry FROM Account") == [{"Name": "Acme", "Industry": None}]
 
 
-def test_null_leaves_a_field_with_ignore_null_values(spark: SparkSession, sf: Salesforce, write: Write) -> None:
+def test_null_leaves_a_field_with_ignore_null_values(
+    spark: SparkSession, sf: Salesforce, write: Write, bulk_api: str
+) -> None:
     write(
         spark.createDataFrame([("ORA-1", "Acme", "Retail")], "Oracle_Id__c string, Name string, Industry string"),
+        api_version=bulk_api,
         sobject="Account",
         operation="upsert",
         upsertField="Oracle_Id__c",
     )
     write(
         spark.createDataFrame([("ORA-1", None)], "Oracle_Id__c string, Industry string"),
+        api_version=bulk_api,
         sobject="Account",
         operation="upsert",
         upsertField="Oracle_Id__c",
@@ -312,9 +333,11 @@ def test_every_type_lands_as_salesforce_expects(spark: SparkSession, typed_org: 
     ]
 
 
-def test_results_account_for_every_row(spark: SparkSession, write: Write) -> None:
+def test_results_account_for_every_row(spark: SparkSession, write: Write, bulk_api: str) -> None:
     df = _accounts(spark, ("ORA-1", "Acme"), ("ORA-2", None), ("ORA-3", "x" * 300), ("ORA-4", "Tech"))
-    summary = write(df.repartition(2), sobject="Account", operation="upsert", upsertField="Oracle_Id__c")
+    summary = write(
+        df.repartition(2), api_version=bulk_api, sobject="Account", operation="upsert", upsertField="Oracle_Id__c"
+    )
     assert (summary.records_in, summary.succeeded, summary.failed, summary.unprocessed) == (4, 2, 2, 0)
     assert summary.errors_by_code == {"REQUIRED_FIELD_MISSING": 1, "STRING_TOO_LONG": 1}
     failed = pq.read_table(Path(summary.results_dir) / "failed").to_pylist()
@@ -324,9 +347,10 @@ def test_results_account_for_every_row(spark: SparkSession, write: Write) -> Non
     ]
 
 
-def test_successful_rows_are_kept_on_request(spark: SparkSession, write: Write) -> None:
+def test_successful_rows_are_kept_on_request(spark: SparkSession, write: Write, bulk_api: str) -> None:
     summary = write(
         _accounts(spark, ("ORA-1", "Acme")),
+        api_version=bulk_api,
         sobject="Account",
         operation="upsert",
         upsertField="Oracle_Id__c",
@@ -336,9 +360,9 @@ def test_successful_rows_are_kept_on_request(spark: SparkSession, write: Write) 
     assert (success["sf__Id"][:3], success["sf__Created"], success["Oracle_Id__c"]) == ("001", "true", "ORA-1")
 
 
-def test_a_partition_is_split_into_jobs_of_batch_size(spark: SparkSession, write: Write) -> None:
+def test_a_partition_is_split_into_jobs_of_batch_size(spark: SparkSession, write: Write, bulk_api: str) -> None:
     df = spark.range(25).select(F.concat(F.lit("Name-"), F.col("id").cast("string")).alias("Name"))
-    summary = write(df.coalesce(1), sobject="Account", batchSize="10")
+    summary = write(df.coalesce(1), api_version=bulk_api, sobject="Account", batchSize="10")
     [partition] = summary.partitions
     assert [job["records"] for job in partition["jobs"]] == [10, 10, 5]
     assert summary.succeeded == 25
@@ -354,7 +378,7 @@ def test_the_driver_logs_in_once(
 
 
 def test_crossing_the_failure_threshold_raises_after_reporting(
-    spark: SparkSession, write: Write, tmp_path: Path
+    spark: SparkSession, write: Write, tmp_path: Path, bulk_api: str
 ) -> None:
     df = _accounts(spark, ("ORA-1", "Acme"), ("ORA-2", None), ("ORA-3", None))
     with pytest.raises(
@@ -362,7 +386,13 @@ def test_crossing_the_failure_threshold_raises_after_reporting(
         match=r"2 of 3 rows written to Account failed or were not processed, more than failureThreshold=1 rows",
     ):
         write(
-            df, sobject="Account", operation="upsert", upsertField="Oracle_Id__c", failureThreshold="1", writeId="over"
+            df,
+            api_version=bulk_api,
+            sobject="Account",
+            operation="upsert",
+            upsertField="Oracle_Id__c",
+            failureThreshold="1",
+            writeId="over",
         )
     summary = json.loads((tmp_path / "results" / "over" / "summary.json").read_text())
     assert (summary["status"], summary["failed"]) == ("threshold_exceeded", 2)

@@ -223,9 +223,29 @@ def test_api_version_2_is_accepted() -> None:
     assert parse(api_version="2").bulk_api == "2"
 
 
-def test_api_version_1_is_not_supported_yet() -> None:
-    message = error_of(api_version="1")
-    assert message == "option api_version=1 (Bulk API 1.0) is not supported yet; use api_version=2"
+def test_api_version_1_caps_batches_at_the_bulk1_limits() -> None:
+    options = parse(api_version="1")
+    assert (options.bulk_api, options.batch_size, options.max_job_bytes, options.serial) == (
+        "1",
+        10_000,
+        10_000_000,
+        False,
+    )
+
+
+def test_api_version_1_refuses_batches_over_10000_records() -> None:
+    assert error_of(api_version="1", batchSize="20000") == "option batchSize=20000 must be between 1 and 10000"
+
+
+def test_serial_mode_is_for_bulk_api_1() -> None:
+    assert parse(api_version="1", concurrencyMode="serial").serial
+    assert "needs api_version=1" in error_of(concurrencyMode="Serial")
+
+
+def test_an_unknown_concurrency_mode_is_named() -> None:
+    assert (
+        error_of(api_version="1", concurrencyMode="fast") == "option concurrencyMode='Fast' must be Parallel or Serial"
+    )
 
 
 def test_api_version_rest_version_points_to_sf_version() -> None:
@@ -635,7 +655,7 @@ _BAD_OPTIONS: list[dict[str, str]] = [
     {"operation": "upsert"},
     {"upsertField": "X"},
     {"api_version": "59.0"},
-    {"api_version": "1"},
+    {"api_version": "1", "batchSize": "20000"},
     {"batchSize": "0"},
     {"batchSize": "x"},
     {"maxJobBytes": "1"},
