@@ -16,10 +16,11 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
+from contextlib import nullcontext
 
 from . import bulk1_content, discard, dml
 from .bulk1_jobs import Bulk1Batch, Bulk1Job, Bulk1Service
-from .processing import ProcessingModel
+from .processing import ProcessingModel, Processor
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,18 @@ class Bulk1Processor:
         model: Returns the org's current processing model, which can change at run time.
     """
 
-    def __init__(self, service: Bulk1Service, engine: dml.Engine, model: Callable[[], ProcessingModel]) -> None:
+    def __init__(
+        self,
+        service: Bulk1Service,
+        engine: dml.Engine,
+        model: Callable[[], ProcessingModel],
+        locker: Processor | None = None,
+    ) -> None:
         self.service = service
         self.engine = engine
         self.model = model
+        # The 2.0 processor's parent locks: 1.0 and 2.0 transactions contend for the same parents.
+        self.locker = locker
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._serial_waiting: dict[str, deque[str]] = {}  # Serial job id -> batch ids not yet handed out
@@ -156,24 +165,31 @@ class Bulk1Processor:
             time.sleep(model.batch_overhead)
         duplicates = _duplicate_keys(batch_plan, rows)
         size = max(1, model.transaction_size)
-        step = max(1, len(rows) if batch_plan.batchable else size)
+        locking = model.lock_model and model.store_records and self.locker is not None
+        # Locks are taken per transaction, so a locking batch cannot be applied in one engine call.
+        step = max(1, len(rows) if batch_plan.batchable and not locking else size)
         record_ids: list[str] = []
         created: list[bool] = []
         errors: list[str | None] = []
         for start in range(0, len(rows), step):
             chunk = rows[start : start + step]
             began = time.perf_counter()
-            if model.store_records:
-                results = self.engine.apply(batch_plan, chunk, duplicates, size)
-            else:
-                results = discard.accept(batch_plan, chunk, self.engine.ids)
+            locks = self.locker.parent_locks(batch_plan, chunk, locking) if self.locker else nullcontext({})
+            with locks as blocked:
+                if blocked and self.locker is not None:
+                    results = self.locker.apply_unblocked(batch_plan, chunk, duplicates, size, blocked)
+                elif model.store_records:
+                    results = self.engine.apply(batch_plan, chunk, duplicates, size)
+                else:
+                    results = discard.accept(batch_plan, chunk, self.engine.ids)
+                if model.records_per_second > 0:
+                    # Inside the locks: a transaction holds its parents for as long as it runs.
+                    remaining = len(chunk) / model.records_per_second - (time.perf_counter() - began)
+                    if remaining > 0:
+                        time.sleep(remaining)
             record_ids += results.record_ids
             created += results.created
             errors += results.errors
-            if model.records_per_second > 0:
-                remaining = len(chunk) / model.records_per_second - (time.perf_counter() - began)
-                if remaining > 0:
-                    time.sleep(remaining)
         return record_ids, created, errors
 
     def _finish(self, batch: Bulk1Batch, state: str, message: str | None = None) -> None:

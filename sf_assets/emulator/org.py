@@ -82,7 +82,9 @@ class LocalOrg:
         self.processor = Processor(self.ingest, self.engine, self.limits, config.processing)
         self.bulk1 = Bulk1Service(self.data_dir, self.schema, self.ids, self.identity.user_id, self.limits)
         # Bulk API 1.0 batches follow the same processing model, read live as the operator changes it.
-        self.bulk1_processor = Bulk1Processor(self.bulk1, self.engine, lambda: self.processor.model)
+        self.bulk1_processor = Bulk1Processor(
+            self.bulk1, self.engine, lambda: self.processor.model, locker=self.processor
+        )
         self.faults = FaultInjector(self, _bearer)
         self.tls = ensure_tls(self.data_dir)
         self.router = Router()

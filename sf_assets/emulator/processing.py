@@ -302,9 +302,9 @@ class Processor:
             chunk = rows[start : start + step]
             began = time.perf_counter()
             chunk_columns = None if columns is None else [column[start : start + step] for column in columns]
-            with self._parent_locks(batch_plan, chunk, locking) as blocked:
+            with self.parent_locks(batch_plan, chunk, locking) as blocked:
                 if blocked:
-                    results = self._apply_unblocked(batch_plan, chunk, duplicates, size, blocked)
+                    results = self.apply_unblocked(batch_plan, chunk, duplicates, size, blocked)
                 elif model.store_records:
                     results = self.engine.apply(batch_plan, chunk, duplicates, size, chunk_columns)
                 else:
@@ -342,7 +342,7 @@ class Processor:
         self._mark_done(job, number, len(rows), len(failed), elapsed)
 
     @contextlib.contextmanager
-    def _parent_locks(
+    def parent_locks(
         self, batch_plan: dml.Plan, chunk: Sequence[Sequence[str]], locking: bool
     ) -> Iterator[dict[int, str]]:
         """Holds the locks of the transaction's parents while it runs; yields the rows whose parent
@@ -364,7 +364,7 @@ class Processor:
         finally:
             self.row_locks.release(wanted - missed, owner)
 
-    def _apply_unblocked(
+    def apply_unblocked(
         self,
         batch_plan: dml.Plan,
         chunk: Sequence[Sequence[str]],
