@@ -55,4 +55,16 @@ def default_resources() -> dict[str, Any]:
         results_path=os.environ.get("SF_ASSETS_RESULTS", "data/results"),
         **connection_from_env(),
     )
-    return {"salesforce": salesforce, "source": SourceTables()}
+    return {"salesforce": salesforce, "source": source_tables_from_env()}
+
+
+def source_tables_from_env(environ: dict[str, str] | None = None) -> SourceTables:
+    """The sample Parquet tables, under ``SF_ASSETS_SOURCE_DIR`` when it is set (``data/source`` otherwise).
+
+    A separate directory keeps a test's or a demo's small tables away from the ones ``bin/main`` generated.
+    """
+    environ = dict(os.environ) if environ is None else environ
+    directory = environ.get("SF_ASSETS_SOURCE_DIR")
+    if not directory:
+        return SourceTables()
+    return SourceTables(accounts=f"{directory}/accounts.parquet", contacts=f"{directory}/contacts.parquet")

@@ -66,11 +66,11 @@ class CsvEncoder:
         bad: pa.Array | None = None
         problems: list[tuple[str, pa.Array]] = []
         for column, array in zip(self.plan.columns, batch.columns, strict=True):
-            text, non_finite = to_text(array)
+            text, unsendable = to_text(array)
             texts.append(text)
-            if non_finite is not None and pc.any(non_finite).as_py():
-                problems.append((column.header, non_finite))
-                bad = non_finite if bad is None else pc.or_(bad, non_finite)
+            if unsendable is not None and pc.any(unsendable).as_py():
+                problems.append((column.header, unsendable))
+                bad = unsendable if bad is None else pc.or_(bad, unsendable)
         rejected = None
         if bad is not None:
             rejected = self._rejected(texts, bad, problems)
@@ -86,11 +86,16 @@ class CsvEncoder:
         columns = [pc.filter(text, bad) for text in texts]
         flags = {header: pc.filter(mask, bad).to_pylist() for header, mask in problems}
         values = {header: pc.filter(texts[self.plan.headers.index(header)], bad).to_pylist() for header, _ in problems}
+        numeric = {column.header for column in self.plan.columns if column.spark_type in ("float", "double")}
         errors = []
         for row in range(len(columns[0])):
             fields = [header for header in flags if flags[header][row]]
-            shown = ", ".join(f"{header}={values[header][row]}" for header in fields)
-            errors.append(f"NON_FINITE_NUMBER:not sent: Salesforce cannot store {shown}:{','.join(fields)} --")
+            if fields[0] in numeric:
+                shown = ", ".join(f"{header}={values[header][row]}" for header in fields)
+                reason = f"NON_FINITE_NUMBER:not sent: Salesforce cannot store {shown}"
+            else:
+                reason = "INVALID_UTF8:not sent: the text is not valid UTF-8 (kept here with U+FFFD replacements)"
+            errors.append(f"{reason}:{','.join(fields)} --")
         return pa.Table.from_arrays([*columns, pa.array(errors, pa.string())], names=[*self.plan.headers, ERROR_COLUMN])
 
     def as_text(self, batch: pa.RecordBatch) -> pa.Table:
@@ -116,8 +121,9 @@ def to_text(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     if pa.types.is_null(kind):
         return pa.nulls(len(array), pa.string()), None
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        text = pc.replace_substring(array.cast(pa.string()), "\x00", "")
-        return pc.if_else(pc.equal(text, ""), _NULL_STRING, text), None
+        text, invalid = _valid_utf8(array.cast(pa.string()))
+        text = pc.replace_substring(text, "\x00", "")
+        return pc.if_else(pc.equal(text, ""), _NULL_STRING, text), invalid
     if pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_date(kind):
         return array.cast(pa.string()), None
     if pa.types.is_floating(kind):
@@ -129,6 +135,27 @@ def to_text(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     if pa.types.is_timestamp(kind):
         return _iso_utc(array), None
     raise TypeError(f"no Salesforce CSV form for Arrow type {kind}")
+
+
+def _valid_utf8(text: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+    """Text as given when it is valid UTF-8; otherwise with U+FFFD for bad bytes and a mask of the rows that had
+    them (Spark casts binary to string without checking, so such text can reach the writer)."""
+    try:
+        text.validate(full=True)
+        return text, None
+    except pa.ArrowInvalid:
+        raw = text.cast(pa.binary()).to_pylist()
+        decoded = [None if value is None else value.decode("utf-8", errors="replace") for value in raw]
+        invalid = [value is not None and _bad_utf8(value) for value in raw]
+        return pa.array(decoded, pa.string()), pa.array(invalid, pa.bool_())
+
+
+def _bad_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    return False
 
 
 def quote(text: pa.Array) -> pa.Array:

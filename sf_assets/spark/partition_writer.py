@@ -124,8 +124,7 @@ class PartitionWriter:
             for batch in batches:
                 records_in += batch.num_rows
                 tick = time.perf_counter()
-                for piece in self._pieces(batch, current):
-                    encoded = self.encoder.encode(piece)
+                for piece, encoded in self._encoded(batch, current):
                     if encoded.rejected is not None:
                         rejected += encoded.rejected.num_rows
                         self.results.add("failed", encoded.rejected)
@@ -140,9 +139,10 @@ class PartitionWriter:
                     if current is None:
                         current = _JobFile(self.encoder.header)
                     if not self._fits(current, encoded.rows, len(encoded.csv)):
-                        raise ValueError(
-                            f"a single row of {len(encoded.csv)} bytes exceeds maxJobBytes={self.limits.max_job_bytes}"
-                        )
+                        # One row bigger than a whole job: Salesforce could never take it; report it, go on.
+                        rejected += encoded.rows
+                        self.results.add("failed", self._too_large(piece, len(encoded.csv)))
+                        continue
                     current.append(encoded.csv, encoded.rows, digests)
                 encode_seconds += time.perf_counter() - tick
                 self._raise_if_failed(futures)
@@ -205,6 +205,28 @@ class PartitionWriter:
             yield batch.slice(offset, length)
             offset += length
             rows_left -= length
+
+    def _encoded(self, batch: pa.RecordBatch, current: _JobFile | None) -> Iterator[tuple[pa.RecordBatch, EncodedRows]]:
+        for piece in self._pieces(batch, current):
+            yield from self._fitting(piece)
+
+    def _fitting(self, piece: pa.RecordBatch) -> Iterator[tuple[pa.RecordBatch, EncodedRows]]:
+        """The piece encoded, halved until each part fits in a job (a single row that cannot is left to the
+        caller to reject)."""
+        encoded = self.encoder.encode(piece)
+        room = self.limits.max_job_bytes - len(self.encoder.header)
+        if len(encoded.csv) <= room or piece.num_rows <= 1:
+            yield piece, encoded
+            return
+        half = piece.num_rows // 2
+        yield from self._fitting(piece.slice(0, half))
+        yield from self._fitting(piece.slice(half))
+
+    def _too_large(self, row: pa.RecordBatch, size: int) -> pa.Table:
+        table = self.encoder.as_text(row)
+        limit = self.limits.max_job_bytes
+        error = f"ROW_TOO_LARGE:not sent: the row takes {size} bytes of CSV, more than maxJobBytes={limit}:--"
+        return table.append_column("sf__Error", pa.array([error] * table.num_rows, pa.string()))
 
     def _fits(self, job: _JobFile, rows: int, size: int) -> bool:
         return job.rows + rows <= self.limits.batch_size and job.size + size <= self.limits.max_job_bytes
