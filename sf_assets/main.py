@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--accounts", type=int, default=10_000, help="sample accounts to generate")
     parser.add_argument("--contacts", type=int, default=50_000, help="sample contacts to generate")
     parser.add_argument("--partitions", type=int, default=4, help="Spark partitions written in parallel")
+    parser.add_argument("--full-resync", action="store_true", help="send every row, not only what changed")
+    parser.add_argument(
+        "--mirror-deletes", action="store_true", help="delete records whose keys have left the source tables"
+    )
     args = parser.parse_args(argv)
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(".dagster_home").resolve())))
     home.mkdir(parents=True, exist_ok=True)
@@ -39,7 +43,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Salesforce: the local org at {connection['instance_url']} (data in {salesforce.local_org_dir}/)")
     else:
         print("Salesforce: the org configured by the SF_* environment variables")
-    sync = {"config": {"partitions": args.partitions}}
+    sync = {
+        "config": {
+            "partitions": args.partitions,
+            "full_resync": args.full_resync,
+            "mirror_deletes": args.mirror_deletes,
+        }
+    }
     run_config = {
         # The summary below says what happened; step-by-step DEBUG events stay in the run's log in the UI.
         "loggers": {"console": {"config": {"log_level": "WARNING"}}},
@@ -78,6 +88,8 @@ def _summary(result: Any, seconds: float) -> str:
             f"{f' ({errors})' if errors else ''}, {metadata['records_unprocessed']} unprocessed, "
             f"{metadata['salesforce_jobs']} jobs in {metadata['duration_seconds']:.1f} s"
         )
+        if "rows_skipped" in metadata:
+            lines.append(f"      {_sync_line(metadata)}")
         if metadata["records_failed"]:
             lines.append(f"      failed rows: {metadata['failed_rows_path']}")
     checks = result.dagster_run and dg.DagsterInstance.get().all_logs(
@@ -90,6 +102,21 @@ def _summary(result: Any, seconds: float) -> str:
                      f"{' - ' + evaluation.description if evaluation.description else ''}")  # fmt: skip
     lines.append("Open the UI with bin/ui (http://127.0.0.1:3000): the runs above are in its Runs page.")
     return "\n".join(lines)
+
+
+def _sync_line(metadata: dict[str, Any]) -> str:
+    """What the incremental sync skipped and why it sent the rest."""
+    resync = " (full resync)" if metadata.get("full_resync") else ""
+    line = (
+        f"skipped {metadata['rows_skipped']} of {metadata['rows_in_source']} rows{resync}; sent "
+        f"{metadata['rows_new']} new, {metadata['rows_changed']} changed, {metadata['rows_retried']} re-tried "
+        f"(failed before)"
+    )
+    if metadata.get("mirror_deletes") or metadata.get("rows_deleted"):
+        line += f"; deleted {metadata['rows_deleted']}"
+    elif metadata.get("keys_removed_from_source"):
+        line += f"; {metadata['keys_removed_from_source']} gone from the source (not deleted: mirror_deletes is off)"
+    return line
 
 
 if __name__ == "__main__":

@@ -138,14 +138,19 @@ class IngestClient:
         response = self.transport.call("POST", "jobs/ingest", json=spec.body())
         return JobInfo.from_json(response.json())
 
-    def upload(self, job_id: str, data: bytes | IO[bytes]) -> None:
-        """Upload the job's CSV; a file object is streamed from its current position."""
+    def upload(self, job_id: str, data: bytes | IO[bytes], *, retry: bool = True) -> None:
+        """Upload the job's CSV; a file object is streamed from its current position.
+
+        With ``retry=False`` a failed upload is not repeated: the org may have stored it although the answer was
+        lost, and a second upload to the same job would add the rows twice. Abort the job and use a new one.
+        """
         self.transport.call(
             "PUT",
             f"jobs/ingest/{job_id}/batches",
             body=data,
             headers={"Content-Type": "text/csv"},
             expected=(201,),
+            retry=retry,
         )
 
     def close(self, job_id: str) -> JobInfo:

@@ -111,6 +111,7 @@ class Transport:
         expected: tuple[int, ...] = (200,),
         stream: bool = False,
         api: str = "data",
+        retry: bool = True,
     ) -> requests.Response:
         """Send one API call, retrying transient failures and re-logging in on an expired session.
 
@@ -123,6 +124,8 @@ class Transport:
             expected: The status codes that mean success.
             stream: Leave the response body unread (for large downloads).
             api: ``data`` for the REST API, ``async`` for Bulk API 1.0 (its own path and session header).
+            retry: Retry transient failures. Off for calls that must not be repeated blindly, such as an
+                upload the server may have stored although the answer was lost.
 
         Raises:
             ApiError: On a non-transient error status, or a transient one that outlived the retries.
@@ -130,6 +133,7 @@ class Transport:
         """
         start = body.tell() if body is not None and not isinstance(body, bytes) else 0
         relogged = False
+        attempts = self.retry.max_attempts if retry else 1
         attempt = 0
         while True:
             attempt += 1
@@ -152,7 +156,7 @@ class Transport:
                     stream=stream,
                 )
             except _TRANSIENT_ERRORS as error:
-                if attempt >= self.retry.max_attempts:
+                if attempt >= attempts:
                     raise
                 self._pause(attempt, method, path, type(error).__name__)
                 continue
@@ -164,7 +168,7 @@ class Transport:
                 relogged = True
                 self._relogin(stale=org)
                 continue
-            if _transient(error) and attempt < self.retry.max_attempts:
+            if _transient(error) and attempt < attempts:
                 self._pause(attempt, method, path, f"HTTP {error.status} {error.code}".strip())
                 continue
             raise error
@@ -241,6 +245,13 @@ def _xml_text(document: str, tag: str) -> str:
     start = document.find(f"<{tag}>")
     end = document.find(f"</{tag}>", start)
     return document[start + len(tag) + 2 : end].strip() if start >= 0 and end > start else ""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether a failed call may succeed if made again: network failures, 5xx, 429 and REQUEST_LIMIT_EXCEEDED."""
+    if isinstance(error, ApiError):
+        return _transient(error)
+    return isinstance(error, _TRANSIENT_ERRORS)
 
 
 def _transient(error: ApiError) -> bool:

@@ -11,6 +11,7 @@ import pyarrow.dataset as ds
 from pydantic import Field
 
 from sf_assets.resources import SalesforceBulkResource
+from sf_assets.sync import SyncState
 
 from .salesforce_assets import ACCOUNT_KEY, CONTACT_KEY
 
@@ -96,6 +97,43 @@ def reconciliation_check(key: dg.AssetKey, *, sobject: str, external_id_field: s
     return check
 
 
+class RepeatedFailuresConfig(dg.Config):
+    runs: int = Field(default=3, description="Warn about rows that failed in each of their last this many runs.")
+    sample: int = Field(default=10, description="Repeatedly failing rows to show in the check's metadata.")
+
+
+def repeated_failures_check(key: dg.AssetKey) -> dg.AssetChecksDefinition:
+    """Warns when rows keep failing run after run: the sync re-sends them every time and they never land."""
+
+    @dg.asset_check(
+        asset=key,
+        name="repeated_failures",
+        description=(
+            f"Warns when {key.path[-1]} rows failed in each of their last runs (3 by default): re-sending does not "
+            "help them; their data (or the org) needs fixing."
+        ),
+    )
+    def check(context: dg.AssetCheckExecutionContext, config: RepeatedFailuresConfig) -> dg.AssetCheckResult:
+        metadata = _latest_metadata(context, key)
+        if "sync_state_dir" not in metadata:
+            return dg.AssetCheckResult(passed=True, description="The last write kept no sync state")
+        state = SyncState(str(metadata["sync_state_dir"]))
+        failing = state.repeated_failures(config.runs)
+        sample = failing.slice(0, config.sample).select(["external_id", "streak", "error"]).to_pylist()
+        return dg.AssetCheckResult(
+            passed=failing.num_rows == 0,
+            severity=dg.AssetCheckSeverity.WARN,
+            description=f"{failing.num_rows} rows failed in each of their last {config.runs} runs or more",
+            metadata={
+                "rows_failing_repeatedly": dg.MetadataValue.int(failing.num_rows),
+                "runs": dg.MetadataValue.int(config.runs),
+                "sample": dg.MetadataValue.json(sample),
+            },
+        )
+
+    return check
+
+
 def _written_keys(results_dir: str, field: str) -> set[str]:
     successful = Path(results_dir) / "successful"
     if not successful.is_dir():
@@ -110,6 +148,8 @@ def salesforce_checks(*, error_at: float = 0.10, warn_at: float = 0.01) -> Seque
     return [
         *failure_ratio_checks(ACCOUNT_KEY, error_at=error_at, warn_at=warn_at),
         reconciliation_check(ACCOUNT_KEY, sobject="Account", external_id_field="Oracle_Id__c"),
+        repeated_failures_check(ACCOUNT_KEY),
         *failure_ratio_checks(CONTACT_KEY, error_at=error_at, warn_at=warn_at),
         reconciliation_check(CONTACT_KEY, sobject="Contact", external_id_field="External_Id__c"),
+        repeated_failures_check(CONTACT_KEY),
     ]

@@ -42,7 +42,9 @@ class Bulk1Jobs:
         # The batch gets its id when its data arrives: until then the writer holds the job's id alone.
         return JobInfo(id=self._job, state="Open")
 
-    def upload(self, job_id: str, data: bytes | IO[bytes]) -> str:
+    def upload(self, job_id: str, data: bytes | IO[bytes], *, retry: bool = True) -> str:
+        # A batch cannot be taken back the way a 2.0 job is aborted, so a failed add is not repeated here:
+        # the task fails and its retry decides from the ledger.
         batch = self.client.add_batch(job_id, data)
         return f"{job_id}-{batch.id}"
 

@@ -24,6 +24,7 @@ class JobResult:
         resent: Rows of this job that failed for a transient reason (lock contention, unprocessed) and were
             sent again in a later job.
         retry_of: The job whose transient failures this job resends.
+        error_message: Salesforce's ``errorMessage`` when the job ended ``Failed``.
         upload_seconds: Creating the job, uploading its CSV and closing it.
         processing_seconds: From closing the job to seeing it finished.
         results_seconds: Fetching and storing its result rows.
@@ -38,6 +39,7 @@ class JobResult:
     retries: int = 0
     resent: int = 0
     retry_of: str | None = None
+    error_message: str = ""
     upload_seconds: float = 0.0
     processing_seconds: float = 0.0
     results_seconds: float = 0.0

@@ -10,6 +10,7 @@ On any failure the jobs still open in Salesforce are aborted before the error pr
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import random
@@ -19,7 +20,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from typing import IO
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sf_assets.bulk import IngestClient, JobFailedError, JobSpec
+from sf_assets.bulk import IngestClient, JobFailedError, JobInfo, JobSpec
 from sf_assets.bulk.ingest import PollSchedule
 from sf_assets.bulk.limits import api_usage
+from sf_assets.bulk.transport import is_transient
 
 from .commit_message import JobResult, PartitionResult
 from .csv_encoding import CsvEncoder, EncodedRows, lines_bytes, text_rows
@@ -116,6 +118,7 @@ class PartitionWriter:
         for chain in earlier:
             # An earlier attempt may have died between recording a chain and moving its files.
             self.results.move(dict(chain.files))
+            _raise_for_failed(chain.jobs)  # a job that ended Failed fails every attempt of the write
         if earlier or pending:
             log.info("taking over %d finished and %d unfinished job chains", len(earlier), len(pending))
         recovered = [job for chain in pending for job in self._recover(chain, already_sent)]
@@ -265,6 +268,7 @@ class PartitionWriter:
                 chain.append(result)
                 if transient is None:
                     self._finish_chain(chain, digests)
+                    _raise_for_failed(chain)
                     return chain
                 delay = self._retry_delay(len(chain))
                 log.info("job %s: resending %d rows in %.1fs", result.job_id, transient.rows, delay)
@@ -310,19 +314,25 @@ class PartitionWriter:
                     self.ledger.discard(group)
                 return []
             if not info.done:
-                info = self.jobs.wait(job_id, self.poll)
-            if info.state == "Failed":  # as fatal for this attempt as for the one that started it
-                raise JobFailedError(job_id, info.error_message or "no errorMessage given")
+                try:
+                    info = self.jobs.wait(job_id, self.poll)
+                except JobFailedError:
+                    info = self.jobs.info(job_id)
             last = index == len(pending.job_ids) - 1
             if info.failed:
                 self._settle("failed", "failedResults", job_id, None, group, drop_transient=not last)
             unprocessed = (
-                self._settle("unprocessed", "unprocessedrecords", job_id, None, group) if info.state == "Aborted" else 0
+                self._settle("unprocessed", "unprocessedrecords", job_id, None, group)
+                if info.state in ("Aborted", "Failed")
+                else 0
             )
             if self.limits.success_results and info.processed > info.failed:
                 self._fetch("successful", "successfulResults", job_id, group)
             records = pending.rows if index == 0 else info.processed + unprocessed
-            job = JobResult(job_id, info.state, records, info.processed, info.failed, unprocessed, info.retries)
+            job = JobResult(
+                job_id, info.state, records, info.processed, info.failed, unprocessed, info.retries,
+                error_message=info.error_message if info.state == "Failed" else "",
+            )  # fmt: skip
             chain.append(dataclasses.replace(job, retry_of=chain[-1].job_id) if chain else job)
         # Each later job of the chain carried the transient failures of the one before.
         chain = [
@@ -331,7 +341,31 @@ class PartitionWriter:
         ]
         self._finish_chain(chain, list(pending.digests))
         already_sent.update(pending.digests)
+        _raise_for_failed(chain)  # as fatal for this attempt as for the one that started it
         return chain
+
+    def _create_and_upload(self, job_file: _JobFile) -> tuple[JobInfo, str]:
+        """A new job holding the file's rows. A failed upload is never repeated into the same job (the org may
+        have stored it although the answer was lost): that job is aborted and a new one takes the rows."""
+        attempt = 0
+        while True:
+            attempt += 1
+            created = self.jobs.create(self.spec)
+            with self._lock:
+                self._open_jobs.add(created.id)
+            job_file.file.seek(0)
+            try:
+                # Bulk API 1.0 names the batch only once its data arrives; 2.0 keeps the job's id.
+                return created, self.jobs.upload(created.id, job_file.file, retry=False) or created.id
+            except Exception as error:
+                if not is_transient(error) or attempt > self.jobs.transport.retry.max_attempts:
+                    raise
+                log.warning("upload to job %s failed (%s); moving its rows to a new job", created.id, error)
+                with contextlib.suppress(Exception):
+                    self.jobs.abort(created.id)
+                with self._lock:
+                    self._open_jobs.discard(created.id)
+                time.sleep(self.jobs.transport.retry.delay(attempt))
 
     def _one_job(
         self,
@@ -345,12 +379,7 @@ class PartitionWriter:
         if self._failed.is_set():
             raise RuntimeError("another job of this partition failed")
         tick = time.perf_counter()
-        created = self.jobs.create(self.spec)
-        with self._lock:
-            self._open_jobs.add(created.id)
-        job_file.file.seek(0)
-        # Bulk API 1.0 names the batch only once its data arrives; 2.0 keeps the job's id.
-        job_id = self.jobs.upload(created.id, job_file.file) or created.id
+        created, job_id = self._create_and_upload(job_file)
         if before_close is not None:
             before_close(job_id)
         self.jobs.close(job_id)
@@ -358,6 +387,10 @@ class PartitionWriter:
         uploaded = time.perf_counter()
         try:
             info = self.jobs.wait(job_id, self.poll)
+        except JobFailedError:
+            # Salesforce may have written some of its rows: collect what it did, then fail (see _run_job).
+            info = self.jobs.info(job_id)
+            final = True
         finally:
             with self._lock:  # finished, or Failed and so over: nothing to abort
                 self._open_jobs.discard(created.id)
@@ -393,6 +426,7 @@ class PartitionWriter:
             retries=info.retries,
             resent=resent,
             retry_of=retry_of,
+            error_message=info.error_message if info.state == "Failed" else "",
             upload_seconds=uploaded - tick,
             processing_seconds=processed - uploaded,
             results_seconds=time.perf_counter() - processed,
@@ -510,3 +544,9 @@ def _without_sent(
     lines = pc.filter(encoded.lines, pa.array(keep))
     kept = [digest for digest, flag in zip(digests, keep, strict=True) if flag]
     return EncodedRows(lines_bytes(lines), len(kept), encoded.rejected, lines), kept
+
+
+def _raise_for_failed(jobs: Iterable[JobResult]) -> None:
+    for job in jobs:
+        if job.state == "Failed":
+            raise JobFailedError(job.job_id, job.error_message or "no errorMessage given")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 import requests
 
-from sf_assets.bulk import Credentials, IngestClient, JobInfo, JobSpec, Transport
+from sf_assets.bulk import Credentials, IngestClient, JobFailedError, JobInfo, JobSpec, Transport
 from sf_assets.bulk.ingest import PollSchedule
 from sf_assets.emulator import LocalOrg
 from sf_assets.spark.columns import Column, ColumnPlan
@@ -152,10 +153,10 @@ class _FailingSecondUpload(IngestClient):
         self.created.append(job.id)
         return job
 
-    def upload(self, job_id: str, data: Any) -> None:
+    def upload(self, job_id: str, data: Any, *, retry: bool = True) -> None:
         if job_id == self.created[-1] and len(self.created) == 2:
             raise RuntimeError("upload failed")
-        super().upload(job_id, data)
+        super().upload(job_id, data, retry=retry)
 
     def close(self, job_id: str) -> JobInfo:
         time.sleep(0.5)
@@ -242,11 +243,11 @@ class _Counting(IngestClient):
         super().__init__(transport)
         self.uploaded: list[int] = []
 
-    def upload(self, job_id: str, data: Any) -> None:
+    def upload(self, job_id: str, data: Any, *, retry: bool = True) -> None:
         data.seek(0)
         self.uploaded.append(data.read().count(b"\n") - 1)
         data.seek(0)
-        super().upload(job_id, data)
+        super().upload(job_id, data, retry=retry)
 
 
 def _attempt(jobs: IngestClient, tmp_path: Path, attempt: int, batches: Iterator[pa.RecordBatch]) -> Any:
@@ -315,3 +316,48 @@ def test_rows_of_a_job_never_closed_are_sent_again(jobs: IngestClient, tmp_path:
     result = _attempt(counting, tmp_path, 1, _batches(3))
     assert counting.uploaded == [3]
     assert (result.records_in, result.succeeded, len(result.jobs)) == (3, 3, 1)
+
+
+class _UploadAnswerLost(IngestClient):
+    """The org stores the first upload, but its answer never arrives (a 500 after the fact)."""
+
+    def __init__(self, transport: Transport) -> None:
+        super().__init__(transport)
+        self.jobs_created: list[str] = []
+
+    def create(self, spec: JobSpec) -> JobInfo:
+        job = super().create(spec)
+        self.jobs_created.append(job.id)
+        return job
+
+    def upload(self, job_id: str, data: Any, *, retry: bool = True) -> None:
+        super().upload(job_id, data, retry=retry)
+        if len(self.jobs_created) == 1:
+            raise requests.ConnectionError("connection dropped after the upload was stored")
+
+
+def test_a_lost_upload_answer_moves_the_rows_to_a_new_job(jobs: IngestClient, tmp_path: Path) -> None:
+    lost = _UploadAnswerLost(jobs.transport)
+    result = _writer(lost, tmp_path).write(_batches(5))
+    assert (result.records_in, result.succeeded, result.failed) == (5, 5, 0)
+    assert jobs.info(lost.jobs_created[0]).state == "Aborted"
+    assert [job.job_id for job in result.jobs] == [lost.jobs_created[1]]
+
+
+class _FailsAfterWriting(IngestClient):
+    """Salesforce writes the job's rows, then reports the job Failed."""
+
+    _MESSAGE = "InternalServerError : An unexpected error occurred"
+
+    def wait(self, job_id: str, schedule: PollSchedule | None = None, **kwargs: Any) -> JobInfo:
+        super().wait(job_id, schedule, **kwargs)
+        raise JobFailedError(job_id, self._MESSAGE)
+
+    def info(self, job_id: str) -> JobInfo:
+        return dataclasses.replace(super().info(job_id), state="Failed", error_message=self._MESSAGE)
+
+
+def test_a_failed_job_fails_the_partition_after_keeping_its_results(jobs: IngestClient, tmp_path: Path) -> None:
+    with pytest.raises(JobFailedError, match="InternalServerError"):
+        _writer(_FailsAfterWriting(jobs.transport), tmp_path, success_results=True).write(_batches(4))
+    assert len(pq.read_table(tmp_path / "successful").to_pylist()) == 4

@@ -1,0 +1,271 @@
+"""Writes of a few thousand rows through ``salesforce-batch`` while the local org injects each kind of fault.
+
+Every write either completes or fails cleanly, and the org holds exactly the rows the write reports as written:
+none twice, none lost. Rows are Contacts inserted with a unique ``External_Id__c``, so a row sent twice shows up
+(as a second record, or as a ``DUPLICATE_VALUE`` failure that breaks rows in = succeeded + failed + unprocessed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import requests
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from simple_salesforce import Salesforce
+
+from sf_assets.emulator import LocalOrg
+from sf_assets.spark import WriteSummary, read_summary
+from sf_assets_tests.conftest import operator_call
+from sf_assets_tests.spark.conftest import Write
+
+from .conftest import SetFaults
+
+ROWS = 3000
+# Rows whose id ends in 07 get an invalid email: 30 rows Salesforce rejects, so failed results are downloaded too.
+BAD_ROWS = 30
+CREATE = r"/jobs/ingest/?$"
+UPLOAD = r"/jobs/ingest/\w+/batches$"
+JOB = r"/jobs/ingest/\w+$"
+RESULTS = r"/jobs/ingest/\w+/(failedResults|successfulResults|unprocessedrecords)$"
+# Quick retries, two jobs in flight per partition, three jobs per partition.
+OPTIONS = {
+    "sobject": "Contact",
+    "operation": "insert",
+    "batchSize": 500,
+    "maxJobsInFlight": 2,
+    "maxPollInterval": 0.2,
+    "maxRetries": 6,
+    "retryDelay": 0.05,
+    "successResults": "true",
+}
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault kind: the rules that inject it, and what a write under it must do."""
+
+    name: str
+    rules: tuple[dict[str, Any], ...]
+    options: dict[str, Any] = field(default_factory=dict)
+    processing: dict[str, Any] = field(default_factory=dict)
+    error: str = ""  # for faults no write can survive: what the failure must say
+    # The org refuses every call afterwards, so results of jobs it finished cannot be read: the ledger names them.
+    unreadable: bool = False
+
+    def __str__(self) -> str:
+        return self.name
+
+
+SURVIVABLE = [
+    Fault("http_500_on_create", ({"method": "POST", "path": CREATE, "action": "error", "probability": 0.3},)),
+    Fault(
+        "http_500_after_create",  # the job exists, the client never learns its id: an empty job, no rows
+        ({"method": "POST", "path": CREATE, "action": "error", "when": "after", "first": 2, "last": 3},),
+    ),
+    Fault("http_503_on_upload", ({"method": "PUT", "path": UPLOAD, "action": "error", "status": 503, "last": 2},)),
+    Fault("http_503_on_close", ({"method": "PATCH", "path": JOB, "action": "error", "status": 503, "last": 3},)),
+    Fault(
+        "http_403_request_limit_on_polls",
+        ({"method": "GET", "path": JOB, "action": "error", "status": 403, "probability": 0.2},),
+    ),
+    Fault(
+        "http_429_everywhere",
+        ({"path": r"/jobs/ingest", "action": "error", "status": 429, "retry_after": 1, "probability": 0.1},),
+    ),
+    Fault(
+        "slow_responses",
+        (
+            {"method": "PUT", "path": UPLOAD, "action": "delay", "seconds": 0.3},
+            {"method": "GET", "path": JOB, "action": "delay", "seconds": 0.2, "probability": 0.3},
+        ),
+    ),
+    Fault("drop_before_close", ({"method": "PATCH", "path": JOB, "action": "drop", "last": 2},)),
+    Fault("drop_before_upload", ({"method": "PUT", "path": UPLOAD, "action": "drop", "last": 2},)),
+    Fault("drop_on_polls", ({"method": "GET", "path": JOB, "action": "drop", "probability": 0.2},)),
+    Fault(
+        "drop_mid_response_on_polls",
+        ({"method": "GET", "path": JOB, "action": "drop_mid_response", "probability": 0.2},),
+    ),
+    Fault(
+        "drop_mid_response_on_results",
+        ({"method": "GET", "path": RESULTS, "action": "drop_mid_response", "bytes": 100, "last": 4},),
+    ),
+    Fault(
+        "session_revoked_mid_job",
+        ({"method": "GET", "path": JOB, "action": "revoke_session", "first": 3, "last": 3},),
+    ),
+    Fault("batches_requeued", ({"method": "PATCH", "path": JOB, "action": "requeue_batch", "times": 2},)),
+]
+
+# The effect happened, the client cannot know: survivable only if nothing is sent twice.
+AFTER_THE_FACT = [
+    pytest.param(
+        Fault(
+            "http_500_after_upload",
+            ({"method": "PUT", "path": UPLOAD, "action": "error", "when": "after", "last": 1},),
+        ),
+    ),
+    pytest.param(
+        Fault("drop_after_upload", ({"method": "PUT", "path": UPLOAD, "action": "drop", "when": "after", "last": 1},)),
+    ),
+    Fault("drop_after_close", ({"method": "PATCH", "path": JOB, "action": "drop", "when": "after", "last": 1},)),
+    Fault(
+        "http_500_after_poll",
+        ({"method": "GET", "path": JOB, "action": "error", "when": "after", "probability": 0.3},),
+    ),
+]
+
+
+def _rows(spark: SparkSession) -> DataFrame:
+    return spark.range(ROWS, numPartitions=2).select(
+        F.concat(F.lit("R-"), F.col("id").cast("string")).alias("External_Id__c"),
+        F.concat(F.lit("Reliable "), F.col("id").cast("string")).alias("LastName"),
+        F.when(F.col("id") % 100 == 7, F.lit("not-an-email")).alias("Email"),
+    )
+
+
+def _org_keys(sf: Salesforce) -> Counter[str]:
+    """Every Contact's external ID in the org, with how many records carry it."""
+    records = sf.query_all("SELECT External_Id__c FROM Contact")["records"]
+    return Counter(record["External_Id__c"] for record in records)
+
+
+def _keys(paths: Iterable[Path]) -> set[str]:
+    """The external IDs in these result files."""
+    keys: set[str] = set()
+    for path in paths:
+        keys.update(pq.read_table(path, columns=["External_Id__c"]).column(0).to_pylist())
+    return keys
+
+
+def _not_written(summary: WriteSummary) -> set[str]:
+    """External IDs of the rows the write reports as failed or unprocessed, from its result files."""
+    root = Path(summary.results_dir)
+    return _keys([*root.glob("failed/*.parquet"), *root.glob("unprocessed/*.parquet")])
+
+
+def _fired(org: LocalOrg, session: requests.Session) -> list[int]:
+    return [rule["fired"] for rule in operator_call(org, session, "GET", "faults").json()["rules"]]
+
+
+def _open_jobs(org: LocalOrg, session: requests.Session) -> dict[str, int]:
+    jobs = operator_call(org, session, "GET", "counters").json()["jobs"]
+    return {state: count for state, count in jobs.items() if state in ("UploadComplete", "InProgress")}
+
+
+@pytest.mark.parametrize("fault", SURVIVABLE + AFTER_THE_FACT, ids=str)
+def test_write_survives_fault_and_lands_exactly_what_it_reports(
+    fault: Fault,
+    spark: SparkSession,
+    org: LocalOrg,
+    org_session: requests.Session,
+    sf: Salesforce,
+    write: Write,
+    faults: SetFaults,
+) -> None:
+    faults(*fault.rules)
+    summary = write(_rows(spark), **{**OPTIONS, **fault.options})
+    assert all(_fired(org, org_session)), f"a rule of {fault} never fired"
+    assert summary.status == "succeeded"
+    assert summary.records_in == ROWS == summary.succeeded + summary.failed + summary.unprocessed
+    assert summary.errors_by_code == {"INVALID_EMAIL_ADDRESS": BAD_ROWS}
+    landed = _org_keys(sf)
+    assert max(landed.values()) == 1
+    assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == summary.succeeded == ROWS - BAD_ROWS
+    assert set(landed) == {f"R-{i}" for i in range(ROWS)} - _not_written(summary)
+    assert _open_jobs(org, org_session) == {}
+
+
+# Faults no write survives: the write must fail, name the cause, and have sent nothing twice.
+FATAL = [
+    Fault(
+        "job_failed_internal_server_error",
+        ({"method": "PATCH", "path": JOB, "action": "fail_job", "first": 2, "last": 2},),
+        error="InternalServerError",
+    ),
+    pytest.param(
+        Fault(
+            "daily_api_requests_run_out",
+            ({"method": "GET", "path": JOB, "action": "exhaust_limit", "first": 4, "last": 4},),
+            options={"maxRetries": 2},
+            error="REQUEST_LIMIT_EXCEEDED",
+            unreadable=True,
+        ),
+        marks=pytest.mark.slow,
+    ),
+    pytest.param(
+        Fault(
+            "daily_ingest_records_run_out",
+            (
+                {
+                    "method": "PATCH",
+                    "path": JOB,
+                    "action": "exhaust_limit",
+                    "limit": "DailyBulkV2IngestRecords",
+                    "first": 3,
+                    "last": 3,
+                },
+            ),
+            error="ExceededQuota",
+        ),
+        marks=pytest.mark.slow,
+    ),
+    pytest.param(
+        Fault(
+            "job_failed_after_a_batch",
+            ({"method": "PATCH", "path": JOB, "action": "fail_job", "after_batches": 1, "first": 2, "last": 2},),
+            processing={"batch_size": 200},
+            error="InternalServerError",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("fault", FATAL, ids=str)
+def test_write_fails_cleanly_under_fatal_fault_and_reports_every_row_that_landed(
+    fault: Fault,
+    spark: SparkSession,
+    org: LocalOrg,
+    org_session: requests.Session,
+    sf: Salesforce,
+    write: Write,
+    faults: SetFaults,
+    tmp_path: Path,
+) -> None:
+    if fault.processing:
+        operator_call(org, org_session, "PATCH", "config", {"processing": fault.processing})
+    faults(*fault.rules)
+    with pytest.raises(Exception, match=fault.error):
+        write(_rows(spark), **{**OPTIONS, **fault.options})
+    assert all(_fired(org, org_session)), f"a rule of {fault} never fired"
+    [results] = (tmp_path / "results").iterdir()
+    assert read_summary(str(results)).status == "aborted"
+    operator_call(org, org_session, "PATCH", "config", {"limits": {"DailyApiRequests": 10**7}})  # to read the org
+    landed = _org_keys(sf)
+    assert max(landed.values(), default=1) == 1
+    reported = _keys(results.glob("successful/*.parquet"))
+    if fault.unreadable:
+        # Jobs handed to Salesforce whose outcome could not be read stay in the ledger, with their row counts.
+        pending = [json.loads(path.read_text()) for path in results.glob("_ledger/*/*.pending.json")]
+        assert reported <= set(landed)
+        assert len(set(landed) - reported) <= sum(entry["rows"] for entry in pending)
+    else:
+        assert set(landed) == reported
+
+
+def test_write_is_refused_before_sending_when_the_daily_allocation_cannot_carry_it(
+    spark: SparkSession, org: LocalOrg, org_session: requests.Session, write: Write, faults: SetFaults
+) -> None:
+    faults({"method": "GET", "path": r"/limits$", "action": "exhaust_limit", "remaining": 100, "when": "before"})
+    with pytest.raises(Exception, match=r"refusing to write: the org has \d+ of 1,000,000 DailyApiRequests left"):
+        write(_rows(spark), **OPTIONS)
+    counters = operator_call(org, org_session, "GET", "counters").json()
+    assert (counters["jobs"], counters["records"]["Contact"]) == ({}, 0)
