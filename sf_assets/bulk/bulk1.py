@@ -93,9 +93,15 @@ class Bulk1Client:
         response = self._call("POST", "job", body.encode(), "application/xml; charset=UTF-8", expected=(200, 201))
         return _text(ElementTree.fromstring(response.content), "id")
 
-    def add_batch(self, job_id: str, data: bytes | IO[bytes]) -> BatchInfo:
-        """Add a CSV batch (at most 10,000 records and 10 MB); a file object is streamed."""
-        response = self._call("POST", f"job/{job_id}/batch", data, "text/csv; charset=UTF-8", expected=(200, 201))
+    def add_batch(self, job_id: str, data: bytes | IO[bytes], *, retry: bool = True) -> BatchInfo:
+        """Add a CSV batch (at most 10,000 records and 10 MB); a file object is streamed.
+
+        With ``retry=False`` a failed add is not repeated: the org may have taken the batch although the answer
+        was lost, and adding it again would process its rows twice.
+        """
+        response = self._call(
+            "POST", f"job/{job_id}/batch", data, "text/csv; charset=UTF-8", expected=(200, 201), retry=retry
+        )
         return BatchInfo.from_xml(response.content)
 
     def close_job(self, job_id: str) -> None:
@@ -148,9 +154,12 @@ class Bulk1Client:
         content_type: str | None = None,
         *,
         expected: tuple[int, ...] = (200,),
+        retry: bool = True,
     ) -> requests.Response:
         headers = {"Content-Type": content_type} if content_type else None
-        return self.transport.call(method, path, body=body, headers=headers, expected=expected, api="async")
+        return self.transport.call(
+            method, path, body=body, headers=headers, expected=expected, api="async", retry=retry
+        )
 
 
 def _text(root: ElementTree.Element, name: str) -> str:

@@ -43,9 +43,7 @@ class Bulk1Jobs:
         return JobInfo(id=self._job, state="Open")
 
     def upload(self, job_id: str, data: bytes | IO[bytes], *, retry: bool = True) -> str:
-        # A batch cannot be taken back the way a 2.0 job is aborted, so a failed add is not repeated here:
-        # the task fails and its retry decides from the ledger.
-        batch = self.client.add_batch(job_id, data)
+        batch = self.client.add_batch(job_id, data, retry=retry)
         return f"{job_id}-{batch.id}"
 
     def close(self, job_id: str) -> JobInfo:
@@ -55,6 +53,9 @@ class Bulk1Jobs:
     def abort(self, job_id: str) -> JobInfo:
         job, _batch = _split(job_id)
         self.client.abort_job(job)
+        with self._lock:
+            if self._job == job:  # later batches go to a new job
+                self._job = None
         return self.info(job_id) if "-" in job_id else JobInfo(id=job_id, state="Aborted")
 
     def info(self, job_id: str) -> JobInfo:

@@ -19,6 +19,11 @@ SECRET_ENV = {"SF_TEST_CLIENT_ID": "client_id", "SF_TEST_CLIENT_SECRET": "client
 @pytest.fixture
 def resources(org: LocalOrg, spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     """Resources pointing at the test org, secrets through EnvVar, source tables in a temporary directory."""
+    return make_resources(org, tmp_path, monkeypatch)
+
+
+def make_resources(org: LocalOrg, directory: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """The resources of :func:`resources`, for fixtures of other scopes (``monkeypatch`` sets the secrets)."""
     connection = json.loads((Path(org.data_dir) / "connection.json").read_text())
     for variable, key in SECRET_ENV.items():
         monkeypatch.setenv(variable, connection[key])
@@ -28,15 +33,17 @@ def resources(org: LocalOrg, spark: SparkSession, tmp_path: Path, monkeypatch: p
         ca_file=connection["ca_file"],
         client_id=dg.EnvVar("SF_TEST_CLIENT_ID"),
         client_secret=dg.EnvVar("SF_TEST_CLIENT_SECRET"),
-        results_path=str(tmp_path / "results"),
+        results_path=str(directory / "results"),
     )
-    source = SourceTables(accounts=str(tmp_path / "accounts.parquet"), contacts=str(tmp_path / "contacts.parquet"))
+    source = SourceTables(accounts=str(directory / "accounts.parquet"), contacts=str(directory / "contacts.parquet"))
     return {"salesforce": salesforce, "source": source}
 
 
-def run_config(accounts: int = 60, contacts: int = 200, **checks: float) -> dict[str, Any]:
-    """Small sample sizes, two partitions, and optional check thresholds by check op name."""
-    sync = {"config": {"partitions": 2}}
+def run_config(
+    accounts: int = 60, contacts: int = 200, *, sync: dict[str, Any] | None = None, **checks: float
+) -> dict[str, Any]:
+    """Small sample sizes, two partitions, optional sync config, and optional check thresholds by check op name."""
+    sync = {"config": {"partitions": 2, **(sync or {})}}
     ops: dict[str, Any] = {
         "sample_source_tables": {"config": {"accounts": accounts, "contacts": contacts}},
         "salesforce__account": sync,

@@ -36,7 +36,7 @@ def _check_specs() -> dict[tuple[dg.AssetKey, str], dg.AssetCheckSpec]:
 
 def test_every_salesforce_asset_has_its_checks() -> None:
     names = {name for key, name in _check_specs() if key in (ACCOUNT, CONTACT)}
-    assert names == {"failure_ratio_error", "failure_ratio_warn", "reconciliation"}
+    assert names == {"failure_ratio_error", "failure_ratio_warn", "reconciliation", "repeated_failures"}
 
 
 def test_only_the_error_ratio_check_blocks() -> None:
