@@ -162,13 +162,13 @@ def test_blog_example_2_email_upsert_is_refused_before_sending(
 
 
 def test_blog_example_4_many_partitions(
-    spark: SparkSession, sf_creds: dict[str, str], sf: Salesforce, write: Write
+    spark: SparkSession, sf_creds: dict[str, str], sf: Salesforce, write: Write, bulk_api: str
 ) -> None:
     df_large = spark.range(3000).select(
         F.concat(F.lit("Last-"), F.col("id").cast("string")).alias("LastName"),
         F.concat(F.lit("c"), F.col("id").cast("string"), F.lit("@example.com")).alias("Email"),
     )
-    summary = write(df_large.repartition(8), sobject="Contact", api_version="2")
+    summary = write(df_large.repartition(8), sobject="Contact", api_version=bulk_api)
     assert (summary.records_in, summary.succeeded, len(summary.partitions)) == (3000, 3000, 8)
     assert sf.query("SELECT COUNT() FROM Contact")["totalSize"] == 3000
 
@@ -266,7 +266,12 @@ def typed_org(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 
 def _typed_write(
-    spark: SparkSession, typed_org: LocalOrg, tmp_path: Path, rows: list[tuple[Any, ...]], schema: StructType
+    spark: SparkSession,
+    typed_org: LocalOrg,
+    tmp_path: Path,
+    rows: list[tuple[Any, ...]],
+    schema: StructType,
+    bulk_api: str = "2",
 ) -> Salesforce:
     connection = typed_org.connection()
     (
@@ -276,6 +281,7 @@ def _typed_write(
         .option("sobject", "Contact")
         .option("operation", "upsert")
         .option("upsertField", "External_Id__c")
+        .option("api_version", bulk_api)
         .option("session_id", typed_org.new_session())
         .option("instance_url", connection["instance_url"])
         .option("ca_file", connection["ca_file"])
@@ -303,7 +309,9 @@ _TYPED = StructType(
 )
 
 
-def test_every_type_lands_as_salesforce_expects(spark: SparkSession, typed_org: LocalOrg, tmp_path: Path) -> None:
+def test_every_type_lands_as_salesforce_expects(
+    spark: SparkSession, typed_org: LocalOrg, tmp_path: Path, bulk_api: str
+) -> None:
     text = 'Ünïcödé "quoted", comma\nnew line\r\nCRLF\x00NUL'
     row = (
         "C-1",
@@ -317,7 +325,7 @@ def test_every_type_lands_as_salesforce_expects(spark: SparkSession, typed_org: 
         dt.datetime(2024, 3, 1, 23, 59, 59, 999000),
         text,
     )
-    sf = _typed_write(spark, typed_org, tmp_path, [row], _TYPED)
+    sf = _typed_write(spark, typed_org, tmp_path, [row], _TYPED, bulk_api)
     fields = "Birthdate, Active__c, Score__c, Amount__c, Visits__c, Last_Synced__c, EmailBouncedDate, Description"
     assert _query(sf, f"SELECT {fields} FROM Contact WHERE External_Id__c = 'C-1'") == [
         {
@@ -369,11 +377,11 @@ def test_a_partition_is_split_into_jobs_of_batch_size(spark: SparkSession, write
 
 
 def test_the_driver_logs_in_once(
-    spark: SparkSession, org: LocalOrg, org_session: requests.Session, write: Write
+    spark: SparkSession, org: LocalOrg, org_session: requests.Session, write: Write, bulk_api: str
 ) -> None:
     before = operator_call(org, org_session, "GET", "counters").json()["logins"]
     df = spark.range(40).select(F.concat(F.lit("Name-"), F.col("id").cast("string")).alias("Name"))
-    write(df.repartition(4), sobject="Account")
+    write(df.repartition(4), sobject="Account", api_version=bulk_api)
     assert operator_call(org, org_session, "GET", "counters").json()["logins"] - before == 1
 
 
@@ -482,7 +490,13 @@ def test_secrets_stay_out_of_errors(spark: SparkSession, sf_creds: dict[str, str
     ],
 )
 def test_every_login_method_writes(
-    spark: SparkSession, org: LocalOrg, connection: dict[str, str], sf: Salesforce, tmp_path: Path, login: Any
+    spark: SparkSession,
+    org: LocalOrg,
+    connection: dict[str, str],
+    sf: Salesforce,
+    tmp_path: Path,
+    login: Any,
+    bulk_api: str,
 ) -> None:
     (
         _accounts(spark, ("ORA-1", "Acme"))
@@ -493,6 +507,7 @@ def test_every_login_method_writes(
         .option("ca_file", connection["ca_file"])
         .option("resultsPath", str(tmp_path))
         .option("sobject", "Account")
+        .option("api_version", bulk_api)
         .save()
     )
     assert _query(sf, "SELECT Name FROM Account") == [{"Name": "Acme"}]
