@@ -1,0 +1,119 @@
+"""The straightforward writer the blog describes, rebuilt for comparison (not part of sf_assets).
+
+Format ``baseline-salesforce``. Each task logs in with SOAP (username, password, security token), collects its
+whole partition into a list of dicts and hands it to simple-salesforce's ``sf.bulk2.<sobject>.upsert(records=...,
+external_id_field=...)``, which converts it to CSV, splits it into jobs and runs them one after another, polling
+every ``wait`` seconds. ``batchSize`` and ``wait`` are passed on only when given, so by default simple-salesforce's
+own defaults apply (one job per partition up to ~99 MB; ``wait=5``). The blog's writer forwards ``batchSize=10000``.
+
+What it adds to the blog's code is measurement only: seconds per phase and the worker's peak RSS, reported in a
+``summary.json`` shaped like ``salesforce-batch``'s (``partitions[].seconds``, ``partitions[].peak_rss_mb``).
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pyspark.sql.datasource import DataSource, DataSourceWriter, WriterCommitMessage
+from pyspark.sql.types import Row, StructType
+
+
+@dataclass(frozen=True)
+class BaselineResult(WriterCommitMessage):
+    partition_id: int
+    records_in: int
+    succeeded: int
+    failed: int
+    job_ids: tuple[str, ...]
+    seconds: dict[str, float] = field(default_factory=dict)
+    peak_rss_mb: float = 0.0
+
+
+class BaselineDataSource(DataSource):
+    @classmethod
+    def name(cls) -> str:
+        return "baseline-salesforce"
+
+    def writer(self, schema: StructType, overwrite: bool) -> BaselineWriter:
+        return BaselineWriter(dict(self.options))
+
+
+class BaselineWriter(DataSourceWriter):
+    def __init__(self, options: dict[str, str]) -> None:
+        self.options = options
+
+    def write(self, iterator: Iterator[Row]) -> BaselineResult:
+        # Imported here, as the blog does, so that only the executors need simple-salesforce.
+        import requests
+        from pyspark import TaskContext
+        from simple_salesforce import Salesforce, SalesforceLogin
+
+        options = self.options
+        context = TaskContext.get()
+        started = time.perf_counter()
+        session = requests.Session()
+        session.trust_env = False  # REQUESTS_CA_BUNDLE would override verify (G14)
+        session.verify = options["ca_file"]
+        # The blog's Salesforce(username=..., password=..., security_token=...) makes this SOAP call; scratch_url
+        # is simple-salesforce's only way to send it to a host other than login.salesforce.com.
+        session_id, _ = SalesforceLogin(
+            username=options["username"],
+            password=options["password"],
+            security_token=options["security_token"],
+            session=session,
+            scratch_url=options["instance_url"],
+            sf_version="59.0",
+        )
+        sf = Salesforce(instance_url=options["instance_url"], session_id=session_id, session=session, version="59.0")
+        logged_in = time.perf_counter()
+        records = [row.asDict() for row in iterator]
+        collected = time.perf_counter()
+        extra: dict[str, Any] = {}
+        if "batchsize" in options:
+            extra["batch_size"] = int(options["batchsize"])
+        if "wait" in options:
+            extra["wait"] = float(options["wait"])
+        jobs = getattr(sf.bulk2, options["sobject"]).upsert(
+            records=records, external_id_field=options["upsertfield"], **extra
+        )
+        finished = time.perf_counter()
+        failed = sum(int(job["numberRecordsFailed"]) for job in jobs)
+        processed = sum(int(job["numberRecordsProcessed"]) for job in jobs)
+        return BaselineResult(
+            partition_id=context.partitionId() if context else 0,
+            records_in=len(records),
+            succeeded=processed - failed,
+            failed=failed,
+            job_ids=tuple(str(job["job_id"]) for job in jobs),
+            seconds={
+                "login": round(logged_in - started, 3),
+                "collect": round(collected - logged_in, 3),
+                "bulk2": round(finished - collected, 3),
+                "wall": round(finished - started, 3),
+            },
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        )
+
+    def commit(self, messages: Sequence[WriterCommitMessage | None]) -> None:
+        write_summary(self.options, messages)
+
+
+def write_summary(options: dict[str, str], messages: Sequence[WriterCommitMessage | None]) -> None:
+    """Saves ``resultsPath/writeId/summary.json`` from dataclass commit messages (commit runs in its own worker)."""
+    partitions = [asdict(message) for message in messages if message is not None]  # type: ignore[call-overload]
+    directory = Path(options["resultspath"]) / options["writeid"]
+    directory.mkdir(parents=True, exist_ok=True)
+    summary = {
+        "records_in": sum(p["records_in"] for p in partitions),
+        "succeeded": sum(p["succeeded"] for p in partitions),
+        "failed": sum(p["failed"] for p in partitions),
+        "job_ids": [job for p in partitions for job in p["job_ids"]],
+        "partitions": partitions,
+    }
+    (directory / "summary.json").write_text(json.dumps(summary, indent=1))

@@ -1,0 +1,519 @@
+"""``salesforce-batch`` against the straightforward approach and the floor, on the local org (not a test).
+
+Usage::
+
+    .venv/bin/python bench/writer_bench.py            # the whole run: about 30 minutes on 2 cores
+    .venv/bin/python bench/writer_bench.py --quick    # 100,000 rows, 1 and 8 partitions, short calibration
+    .venv/bin/python bench/writer_bench.py --sections latency   # only the simulated-latency part
+
+Three writers move the same generated Contact-like rows (``spark.range`` + string columns, upserted on
+``External_Id__c``) into one local org running in its own process, one after another for each configuration:
+
+- **ours**: ``salesforce-batch`` with its defaults;
+- **baseline**: ``bench/baseline_writer.py``, the blog's approach (a SOAP login per task, the partition collected
+  into dicts, simple-salesforce's ``bulk2.Contact.upsert`` with its defaults);
+- **floor**: ``bench/floor_writer.py``, Arrow batches encoded with ``pyarrow.csv`` and streamed into one job per
+  partition, with no wait for processing (``floor + processing`` adds the time until the org finished its jobs).
+
+Section ``zero``: sizes x partitions, with the org storing rows and in discard mode, and no simulated latency.
+Section ``latency``: a second org with a processing model calibrated so that the baseline reproduces the blog's
+figures scaled down in time (``--time-scale``), then ours at 1 and 32 partitions under the same model.
+
+Spark runs ``local[32]``: one task slot per partition (as a cluster with enough executors would give), on however
+many cores the machine has. Python workers are not reused, so each task's peak RSS is its own. Between runs the
+org is reset and drained. Results go to ``bench/out/writer_bench.json``, ``bench/out/tables.md`` and the plot
+``bench/out/writer_bench.png`` (needs matplotlib: ``pip install -e '.[bench]'``; bin/setup installs it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+_BENCH_DIR = Path(__file__).resolve().parent
+_ACTIVE_STATES = ("Open", "UploadComplete", "InProgress")
+# The blog: 300,000 records, 372 s with 1 partition and 31 s with 32 (peers.md §1).
+BLOG_ROWS = 300_000
+BLOG_SECONDS = {1: 372.0, 32: 31.0}
+# simple-salesforce's bulk2 upsert polls every `wait` seconds (default 5).
+SIMPLE_SALESFORCE_WAIT = 5.0
+# What the baseline is given when its defaults fail (1,000,000 rows in one partition exceed one job).
+BASELINE_FALLBACK_BATCH_SIZE = 250_000
+
+
+@dataclass(frozen=True)
+class LatencyModel:
+    """The org's processing model for the simulated-latency section, in scaled seconds."""
+
+    parallel_batches: int = 16
+    queue_latency: float = 0.5
+    records_per_second: float = 12_500.0
+    batch_overhead: float = 0.2
+
+    def cli(self) -> list[str]:
+        return [
+            "--parallel-batches", str(self.parallel_batches),
+            "--queue-latency", str(self.queue_latency),
+            "--records-per-second", str(self.records_per_second),
+        ]  # fmt: skip
+
+
+@dataclass
+class Org:
+    """Operator access to a local org started by ``org_process``; counts the calls it makes itself."""
+
+    connection: dict[str, str]
+    session: requests.Session = field(default_factory=requests.Session)
+    own_calls: int = 0
+
+    def __post_init__(self) -> None:
+        self.session.trust_env = False
+        self.session.verify = self.connection["ca_file"]
+        self.token = self.access_token()
+        self.session.headers["Authorization"] = f"Bearer {self.token}"
+
+    def access_token(self) -> str:
+        response = self.session.post(
+            f"{self.connection['instance_url']}/services/oauth2/token",
+            data={"grant_type": "client_credentials", "client_id": self.connection["client_id"],
+                  "client_secret": self.connection["client_secret"]},
+        )  # fmt: skip
+        response.raise_for_status()
+        return str(response.json()["access_token"])
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        self.own_calls += 1
+        response = self.session.request(method, f"{self.connection['instance_url']}/__org__/{path}", json=body)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def counters(self) -> dict[str, Any]:
+        return dict(self.call("GET", "counters"))
+
+    def drain(self) -> float:
+        """Waits until no ingest job is open or processing; returns the seconds waited."""
+        started = time.perf_counter()
+        while any(self.counters()["jobs"].get(state) for state in _ACTIVE_STATES):
+            time.sleep(0.05)
+        return time.perf_counter() - started
+
+
+@contextmanager
+def spark_session() -> Iterator[Any]:
+    # Python workers must find bench/'s writers; the JVM passes its PYTHONPATH on to them.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_BENCH_DIR), os.environ.get("PYTHONPATH")]))
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    sys.path.insert(0, str(_BENCH_DIR))
+    from baseline_writer import BaselineDataSource
+    from floor_writer import FloorDataSource
+    from pyspark.sql import SparkSession
+
+    from sf_assets.spark import SalesforceBatchDataSource
+
+    spark = (
+        SparkSession.builder.master("local[32]")
+        .appName("writer-bench")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.memory", "2g")
+        # A fresh worker per task: ru_maxrss is per process, so a reused worker would carry an earlier peak.
+        .config("spark.python.worker.reuse", "false")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    for source in (SalesforceBatchDataSource, BaselineDataSource, FloorDataSource):
+        spark.dataSource.register(source)
+    try:
+        yield spark
+    finally:
+        spark.stop()
+
+
+def contacts(spark: Any, rows: int, partitions: int) -> Any:
+    """Contact-like rows: an external ID, names, an email and a description with quotes and a comma."""
+    from pyspark.sql import functions as F
+
+    key = F.col("id").cast("string")
+    return spark.range(rows, numPartitions=partitions).select(
+        F.concat(F.lit("C-"), key).alias("External_Id__c"),
+        F.concat(F.lit("First "), key).alias("FirstName"),
+        F.concat(F.lit("Last "), key).alias("LastName"),
+        F.concat(F.lit("person"), key, F.lit("@example.com")).alias("Email"),
+        F.concat(F.lit('A description, with "quotes" and a comma, for row '), key).alias("Description"),
+    )
+
+
+def write_options(writer: str, org: Org, results: Path, write_id: str, extra: dict[str, str]) -> dict[str, str]:
+    c = org.connection
+    common = {"sobject": "Contact", "upsertField": "External_Id__c", "instance_url": c["instance_url"],
+              "ca_file": c["ca_file"], "resultsPath": str(results), "writeId": write_id}  # fmt: skip
+    if writer == "ours":
+        # Client credentials: the data source logs in once, on the driver, and hands executors the session.
+        return {**common, "operation": "upsert", "client_id": c["client_id"], "client_secret": c["client_secret"],
+                **extra}  # fmt: skip
+    if writer == "baseline":
+        return {**common, "username": c["username"], "password": c["password"],
+                "security_token": c["security_token"], **extra}  # fmt: skip
+    return {**common, "session_id": org.token, **extra}
+
+
+FORMATS = {"ours": "salesforce-batch", "baseline": "baseline-salesforce", "floor": "floor-salesforce"}
+
+
+def run_one(
+    spark: Any,
+    org: Org,
+    results: Path,
+    *,
+    writer: str,
+    rows: int,
+    partitions: int,
+    label: str,
+    extra: dict[str, str] | None = None,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One write of ``rows`` rows in ``partitions`` partitions by ``writer``; returns its figures."""
+    org.call("POST", "reset")
+    before = org.counters()
+    org.own_calls = 0
+    write_id = f"{label}-{writer}-{rows}-{partitions}-{time.time_ns()}"
+    options = write_options(writer, org, results, write_id, extra or {})
+    frame = contacts(spark, rows, partitions)
+    started = time.perf_counter()
+    frame.write.format(FORMATS[writer]).mode("append").options(**options).save()
+    seconds = time.perf_counter() - started
+    drained = org.drain()
+    after = org.counters()
+    summary = json.loads((results / write_id / "summary.json").read_text())
+    parts = summary["partitions"]
+    phases: dict[str, float] = {}
+    for name in parts[0]["seconds"]:
+        phases[name] = round(statistics.fmean(float(p["seconds"][name]) for p in parts), 3)
+    own = org.own_calls  # the counters calls of drain() and the final one, not the writer's
+    figures = {
+        "label": label,
+        "writer": writer,
+        "rows": rows,
+        "partitions": partitions,
+        "options": dict(extra or {}),
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / seconds),
+        "with_processing_seconds": round(seconds + drained, 2),
+        "succeeded": summary["succeeded"],
+        "jobs": sum(after["jobs"].values()),
+        "requests": after["requests"] - before["requests"] - own,
+        "api_requests": after["api_requests"] - before["api_requests"] - own,
+        "logins": after["logins"] - before["logins"],
+        "phase_seconds_mean": phases,
+        "peak_rss_mb_max": max(float(p["peak_rss_mb"]) for p in parts),
+        "rows_per_partition": rows // partitions,
+        **(meta or {}),
+    }
+    if writer != "floor" and figures["succeeded"] != rows:
+        raise RuntimeError(f"{writer} wrote {figures['succeeded']} of {rows} rows: {summary}")
+    print(json.dumps(figures), flush=True)
+    return figures
+
+
+def failure(
+    label: str, writer: str, rows: int, partitions: int, options: dict[str, str], error: Exception, mode: str
+) -> dict[str, Any]:
+    """A write that raised: kept in the results with the last line of its error."""
+    lines = [line for line in str(error).splitlines() if line.strip()]
+    figure = {"label": label, "writer": writer, "rows": rows, "partitions": partitions, "options": dict(options),
+              "mode": mode, "error": lines[-1] if lines else type(error).__name__}  # fmt: skip
+    print(json.dumps(figure), flush=True)
+    return figure
+
+
+def warm_up(spark: Any, org: Org, results: Path) -> None:
+    """A small write by each writer first, so that no measured run pays for loading classes and modules."""
+    for writer in FORMATS:
+        run_one(spark, org, results, writer=writer, rows=2_000, partitions=2, label="warm-up")
+
+
+def zero_latency(args: argparse.Namespace, spark: Any, work: Path) -> list[dict[str, Any]]:
+    sys.path.insert(0, str(_BENCH_DIR))
+    from org_process import org_process
+
+    # By default every writer runs with its defaults: for the baseline that is simple-salesforce's batch_size
+    # (one job per partition up to ~99 MB; the blog forwards 10000), for ours batchSize=10000 (the blog's).
+    extra = {"ours": dict(args.ours_option), "baseline": dict(args.baseline_option)}
+    figures = []
+    with org_process(work / "org-zero") as connection:
+        org = Org(connection)
+        warm_up(spark, org, work / "results")
+        for mode in args.modes:
+            org.call("PATCH", "config", {"processing": {"store_records": mode == "store"}})
+            for rows in args.rows:
+                for partitions in args.partitions:
+                    for writer in args.writers:
+                        options = extra.get(writer) or {}
+                        try:
+                            figure = run_one(
+                                spark, org, work / "results", writer=writer, rows=rows, partitions=partitions,
+                                label=f"zero-{mode}", extra=options, meta={"mode": mode},
+                            )  # fmt: skip
+                        except Exception as error:
+                            figures.append(failure(f"zero-{mode}", writer, rows, partitions, options, error, mode))
+                            if writer != "baseline" or "batchSize" in options:
+                                continue
+                            # simple-salesforce's default split underestimates bytes and then refuses its own
+                            # >100 MB job; a user would set batch_size, so measure that too.
+                            options = {**options, "batchSize": str(BASELINE_FALLBACK_BATCH_SIZE)}
+                            figure = run_one(
+                                spark, org, work / "results", writer=writer, rows=rows, partitions=partitions,
+                                label=f"zero-{mode}", extra=options, meta={"mode": mode},
+                            )  # fmt: skip
+                        figures.append(figure)
+    return figures
+
+
+def latency(args: argparse.Namespace, spark: Any, work: Path) -> list[dict[str, Any]]:
+    """The blog's 300k-row write under a calibrated processing model, all times divided by ``time_scale``."""
+    sys.path.insert(0, str(_BENCH_DIR))
+    from org_process import org_process
+
+    scale = args.time_scale
+    model = LatencyModel(
+        parallel_batches=args.parallel_batches,
+        queue_latency=args.queue_latency,
+        records_per_second=args.records_per_second,
+        batch_overhead=args.batch_overhead,
+    )
+    # The blog's writer forwards batchSize=10000, and simple-salesforce's 5 s poll is a time like the org's, so
+    # it is scaled too. Ours keeps its defaults (its first poll, 0.1 s, is already short next to a job).
+    baseline = {"batchSize": "10000", "wait": str(SIMPLE_SALESFORCE_WAIT / scale)}
+    figures = []
+    with org_process(work / "org-latency", "--discard-records", *model.cli()) as connection:
+        org = Org(connection)
+        # batch_overhead has no command-line flag; the other knobs size the org's worker threads at start.
+        org.call("PATCH", "config", {"processing": {"batch_overhead": model.batch_overhead}})
+        warm_up(spark, org, work / "results")
+        for partitions in args.latency_partitions:
+            runs: list[tuple[str, dict[str, str]]] = [("baseline", baseline), ("ours", {})]
+            if args.tuned_batch_size and args.latency_rows / partitions > 10_000:
+                # Fewer, bigger jobs: the org splits each into 10,000-record batches and runs them in parallel.
+                runs.append(("ours", {"batchSize": str(args.tuned_batch_size)}))
+            for writer, extra in runs:
+                figure = run_one(
+                    spark, org, work / "results", writer=writer, rows=args.latency_rows, partitions=partitions,
+                    label="latency", extra=extra, meta={"mode": "latency", "time_scale": scale, "model": vars(model)},
+                )  # fmt: skip
+                figures.append(figure)
+    return figures
+
+
+# -- reporting -----------------------------------------------------------------------------------------------
+
+
+def name(figure: dict[str, Any]) -> str:
+    options = ", ".join(f"{k}={v}" for k, v in figure["options"].items())
+    return f"{figure['writer']} ({options})" if options else str(figure["writer"])
+
+
+def tables(figures: list[dict[str, Any]], load: str) -> str:
+    lines = [f"Load before the run: `{load}`", ""]
+    failed = [f for f in figures if "error" in f]
+    zero = [f for f in figures if f["label"].startswith("zero") and "error" not in f]
+    if zero:
+        lines += [
+            "| org | rows | partitions | writer | seconds | rows/s | vs baseline | vs floor | jobs | API calls "
+            "| logins | peak RSS MB | phases (mean s per partition) |",
+            "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        ]
+        for f in zero:
+            key = (f["mode"], f["rows"], f["partitions"])
+            by_writer = {g["writer"]: g for g in zero if (g["mode"], g["rows"], g["partitions"]) == key}
+            base, floor = by_writer.get("baseline"), by_writer.get("floor")
+            vs_base = f"{f['rows_per_second'] / base['rows_per_second']:.1f}x" if base else "-"
+            vs_floor = f"{f['seconds'] / floor['seconds']:.2f}x" if floor else "-"
+            phases = ", ".join(f"{k} {v:g}" for k, v in f["phase_seconds_mean"].items() if k != "wall")
+            lines.append(
+                f"| {f['mode']} | {f['rows']:,} | {f['partitions']} | {name(f)} | {f['seconds']:.1f} "
+                f"| {f['rows_per_second']:,} | {vs_base} | {vs_floor} | {f['jobs']} | {f['api_requests']} "
+                f"| {f['logins']} | {f['peak_rss_mb_max']:.0f} | {phases} |"
+            )
+        lines.append("")
+    for f in failed:
+        lines.append(f"Failed: {f['mode']}, {f['rows']:,} rows, {f['partitions']} partitions, {name(f)}: {f['error']}")
+    lines.append("")
+    slow = [f for f in figures if f["label"] == "latency" and "error" not in f]
+    if slow:
+        model = slow[0]["model"]
+        lines += [
+            f"Simulated latency (time scale 1/{slow[0]['time_scale']:g}; model {json.dumps(model)}; discard mode):",
+            "",
+            "| rows | partitions | writer | options | seconds | x scale | blog | jobs | API calls | logins |",
+            "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for f in slow:
+            blog = BLOG_SECONDS.get(f["partitions"]) if f["writer"] == "baseline" else None
+            opts = ", ".join(f"{k}={v}" for k, v in f["options"].items())
+            lines.append(
+                f"| {f['rows']:,} | {f['partitions']} | {f['writer']} | {opts} | {f['seconds']:.1f} "
+                f"| {f['seconds'] * f['time_scale']:.0f} | {blog or '':} | {f['jobs']} | {f['api_requests']} "
+                f"| {f['logins']} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(figures: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+    except ImportError:
+        print("matplotlib is missing (pip install -e '.[bench]'): no plot", file=sys.stderr)
+        return False
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    zero = [f for f in figures if f["label"].startswith("zero") and "error" not in f]
+    if not zero:
+        return False
+    colours = {"ours": "tab:green", "baseline": "tab:red", "floor": "tab:grey"}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    for (mode, rows), style in zip(
+        sorted({(f["mode"], f["rows"]) for f in zero}), ["-", "--", ":", "-."] * 4, strict=False
+    ):
+        for writer, colour in colours.items():
+            points = sorted((f["partitions"], f["rows_per_second"]) for f in zero
+                            if (f["mode"], f["rows"], f["writer"]) == (mode, rows, writer))  # fmt: skip
+            if points:
+                xs, ys = zip(*points, strict=True)
+                left.plot(xs, ys, style, marker="o", color=colour, label=f"{writer}, {rows:,} rows, org {mode}")
+    left.set(xscale="log", yscale="log", xlabel="partitions (task slots = partitions)", ylabel="rows/s",
+             title="Throughput into the local org (no simulated latency)")  # fmt: skip
+    left.set_xticks(sorted({f["partitions"] for f in zero}), [str(p) for p in sorted({f["partitions"] for f in zero})])
+    left.legend(fontsize=7)
+    for writer, colour in colours.items():
+        points = sorted((f["rows_per_partition"], f["peak_rss_mb_max"]) for f in zero if f["writer"] == writer)
+        if points:
+            xs, ys = zip(*points, strict=True)
+            right.scatter(xs, ys, color=colour, label=writer)
+    right.set(xscale="log", xlabel="rows per partition", ylabel="peak RSS of a Python worker (MB)",
+              title="Memory vs rows per partition")  # fmt: skip
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def report_only(files: list[Path], out: Path) -> int:
+    """Tables and plot from the figures of earlier runs (several runs merge; warm-ups are left out)."""
+    figures: list[dict[str, Any]] = []
+    loads = []
+    for path in files:
+        text = path.read_text()
+        if text.lstrip().startswith("{") and '"figures"' in text[:2000]:
+            run = json.loads(text)
+            figures += run["figures"]
+            loads.append(f"{path.name}: {run['load_before']} .. {run['load_after']}")
+            continue
+        figures += [json.loads(line) for line in text.splitlines() if line.startswith('{"label"')]
+        first = next((line for line in text.splitlines() if line.startswith("load average before:")), "")
+        loads.append(f"{path.name}: {first.removeprefix('load average before: ')}")
+    figures = [f for f in figures if f["label"] != "warm-up"]
+    for f in figures:
+        f.setdefault("mode", "latency" if f["label"] == "latency" else f["label"].removeprefix("zero-"))
+        if f["label"] == "latency":
+            # Logs of runs before these were printed with each figure: the defaults were in force.
+            f.setdefault("time_scale", 5.0)
+            f.setdefault("model", vars(LatencyModel()))
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "writer_bench.json").write_text(json.dumps({"sources": loads, "figures": figures}, indent=1))
+    text = tables(figures, "; ".join(loads))
+    (out / "tables.md").write_text(text)
+    print(text)
+    if plot(figures, out / "writer_bench.png"):
+        print(f"plot: {out / 'writer_bench.png'}")
+    return 0
+
+
+def _option(text: str) -> tuple[str, str]:
+    key, _, value = text.partition("=")
+    if not value:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    return key, value
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--partitions", type=int, nargs="+", default=[1, 2, 8, 32])
+    parser.add_argument("--modes", nargs="+", choices=["store", "discard"], default=["discard", "store"])
+    parser.add_argument("--sections", nargs="+", choices=["zero", "latency"], default=["zero", "latency"])
+    parser.add_argument("--quick", action="store_true", help="100,000 rows, 1 and 8 partitions, 60,000-row latency")
+    parser.add_argument("--time-scale", type=float, default=5.0, help="divide the blog's times by this")
+    parser.add_argument("--latency-rows", type=int, default=BLOG_ROWS)
+    parser.add_argument("--latency-partitions", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--parallel-batches", type=int, default=LatencyModel.parallel_batches)
+    parser.add_argument("--queue-latency", type=float, default=LatencyModel.queue_latency)
+    parser.add_argument("--records-per-second", type=float, default=LatencyModel.records_per_second)
+    parser.add_argument("--batch-overhead", type=float, default=LatencyModel.batch_overhead)
+    parser.add_argument("--tuned-batch-size", type=int, default=100_000,
+                        help="also run ours with this batchSize under latency (0: no)")  # fmt: skip
+    parser.add_argument("--writers", nargs="+", choices=list(FORMATS), default=["floor", "ours", "baseline"])
+    parser.add_argument(
+        "--ours-option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="zero section: an option for salesforce-batch (repeatable), e.g. batchSize=100000",
+    )
+    parser.add_argument("--baseline-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
+                        help="zero section: an option for the baseline: batchSize, wait")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=_BENCH_DIR / "out")
+    parser.add_argument("--report", type=Path, nargs="+", metavar="FILE",
+                        help="no run: tables and plot from earlier runs' JSON or logs (JSON lines)")  # fmt: skip
+    args = parser.parse_args()
+    if args.report:
+        return report_only(args.report, args.out)
+    if args.quick:
+        args.rows, args.partitions, args.latency_rows = [100_000], [1, 8], 60_000
+    args.out.mkdir(parents=True, exist_ok=True)
+    load = Path("/proc/loadavg").read_text().strip()
+    print(f"load average before: {load}; cores: {os.cpu_count()}", flush=True)
+    work = Path(tempfile.mkdtemp(prefix="writer-bench-"))
+    figures: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with spark_session() as spark:
+        if "zero" in args.sections:
+            figures += zero_latency(args, spark, work)
+        if "latency" in args.sections:
+            figures += latency(args, spark, work)
+    load_after = Path("/proc/loadavg").read_text().strip()
+    report = {
+        "cores": os.cpu_count(),
+        "load_before": load,
+        "load_after": load_after,
+        "minutes": round((time.perf_counter() - started) / 60, 1),
+        "figures": figures,
+    }
+    (args.out / "writer_bench.json").write_text(json.dumps(report, indent=1))
+    text = tables(figures, load) + f"\nLoad after: `{load_after}`\n"
+    (args.out / "tables.md").write_text(text)
+    print(text)
+    if plot(figures, args.out / "writer_bench.png"):
+        print(f"plot: {args.out / 'writer_bench.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
