@@ -77,7 +77,7 @@ def register(router: Router, org: LocalOrg) -> None:
             if not isinstance(knobs.get(flag, True), bool):
                 # A truthy string such as "false" must not silently flip the org's behaviour.
                 raise bad_request("INVALID_FIELD", f"{flag} must be true or false")
-        org.processor.model = dataclasses.replace(org.processor.model, **knobs)
+        org.processor.apply_model(dataclasses.replace(org.processor.model, **knobs))
         if "session_ttl" in body:
             org.sessions.ttl_seconds = float(body["session_ttl"])
         for name, maximum in body.get("limits", {}).items():

@@ -117,20 +117,38 @@ class Processor:
         self._lock_requeues: Counter[tuple[str, int]] = Counter()
         self._failing: dict[str, str] = {}  # job id -> errorMessage, once its batches have ended
         self._workers: list[threading.Thread] = []
+        self._retiring = 0  # workers told to end that have not yet taken their sentinel
+        self._resize_lock = threading.Lock()
         self._timers: set[threading.Timer] = set()
         self._stopping = threading.Event()
         service.on_upload_complete.append(self.submit)
 
     def start(self) -> None:
-        for number in range(max(1, self.model.parallel_batches)):
-            worker = threading.Thread(target=self._work, name=f"org-batch-worker-{number}", daemon=True)
-            worker.start()
-            self._workers.append(worker)
+        self._resize(max(1, self.model.parallel_batches))
         for job in list(self.service.jobs.values()):
             if job.state == "UploadComplete":
                 self.submit(job)
             elif job.state == "InProgress":
                 self._resume(job)
+
+    def apply_model(self, model: ProcessingModel) -> None:
+        """Switch to ``model`` at run time, with as many batch workers as it asks for."""
+        self.model = model
+        if self._workers:
+            self._resize(max(1, model.parallel_batches))
+
+    def _resize(self, wanted: int) -> None:
+        with self._resize_lock:
+            self._workers = [worker for worker in self._workers if worker.is_alive()]
+            working = len(self._workers) - self._retiring
+            for number in range(working, wanted):
+                worker = threading.Thread(target=self._work, name=f"org-batch-worker-{number}", daemon=True)
+                worker.start()
+                self._workers.append(worker)
+            # A sentinel ends one worker once the batches queued before it are taken.
+            for _ in range(wanted, working):
+                self._queue.put(None)
+                self._retiring += 1
 
     def stop(self) -> None:
         self._stopping.set()
@@ -156,6 +174,9 @@ class Processor:
         while not self._stopping.is_set():
             task = self._queue.get()
             if task is None:
+                if not self._stopping.is_set():
+                    with self._resize_lock:
+                        self._retiring -= 1
                 return
             kind, job_id, number = task
             job = self.service.jobs.get(job_id)
