@@ -21,6 +21,18 @@ def connection(org: LocalOrg) -> dict[str, str]:
     return json.loads((Path(org.data_dir) / "connection.json").read_text())
 
 
+def _connected(tmp_path: Path, connection: dict[str, str], **fields: Any) -> SalesforceBulkResource:
+    """A resource logging in to the test org with OAuth client credentials."""
+    return _resource(
+        tmp_path,
+        instance_url=connection["instance_url"],
+        client_id=connection["client_id"],
+        client_secret=connection["client_secret"],
+        ca_file=connection["ca_file"],
+        **fields,
+    )
+
+
 def _resource(tmp_path: Path, **fields: Any) -> SalesforceBulkResource:
     # getOrCreate() hands the resource the test session (spark fixture), whatever its config says.
     return SalesforceBulkResource(
@@ -32,13 +44,7 @@ def _resource(tmp_path: Path, **fields: Any) -> SalesforceBulkResource:
 
 @pytest.fixture
 def salesforce(spark: SparkSession, connection: dict[str, str], tmp_path: Path) -> Iterator[SalesforceBulkResource]:
-    resource = _resource(
-        tmp_path,
-        instance_url=connection["instance_url"],
-        client_id=connection["client_id"],
-        client_secret=connection["client_secret"],
-        ca_file=connection["ca_file"],
-    )
+    resource = _connected(tmp_path, connection)
     with dg.build_resources({"salesforce": resource}) as resources:
         yield resources.salesforce
 
@@ -77,14 +83,7 @@ def test_a_bad_column_fails_without_retries(spark: SparkSession, salesforce: Sal
 def test_crossing_the_threshold_fails_with_the_write_metadata(
     spark: SparkSession, connection: dict[str, str], tmp_path: Path
 ) -> None:
-    resource = _resource(
-        tmp_path,
-        instance_url=connection["instance_url"],
-        client_id=connection["client_id"],
-        client_secret=connection["client_secret"],
-        ca_file=connection["ca_file"],
-        failure_threshold="0",
-    )
+    resource = _connected(tmp_path, connection, failure_threshold="0")
     with dg.build_resources({"salesforce": resource}) as resources, pytest.raises(dg.Failure) as raised:
         resources.salesforce.write(
             _accounts(spark, ("ORA-1", "Acme"), ("ORA-2", None)), sobject="Account", external_id_field="Oracle_Id__c"
@@ -149,15 +148,7 @@ def test_cluster_by_an_unknown_column_fails_clearly(spark: SparkSession, salesfo
 def test_bulk_api_1_in_serial_mode_is_configuration(
     spark: SparkSession, connection: dict[str, str], tmp_path: Path, sf: Salesforce
 ) -> None:
-    resource = _resource(
-        tmp_path,
-        instance_url=connection["instance_url"],
-        client_id=connection["client_id"],
-        client_secret=connection["client_secret"],
-        ca_file=connection["ca_file"],
-        bulk_api="1",
-        serial=True,
-    )
+    resource = _connected(tmp_path, connection, bulk_api="1", serial=True)
     with dg.build_resources({"salesforce": resource}) as resources:
         result = resources.salesforce.write(
             _accounts(spark, ("ORA-1", "Acme"), ("ORA-2", "Tech")), sobject="Account", external_id_field="Oracle_Id__c"

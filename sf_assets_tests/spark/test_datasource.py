@@ -207,46 +207,26 @@ def test_delete_operations_remove_records(
     assert _query(sf, "SELECT Oracle_Id__c FROM Account") == [{"Oracle_Id__c": "ORA-2"}]
 
 
+def _upsert_then_null_industry(spark: SparkSession, write: Write, bulk_api: str, **options: str) -> None:
+    """Upsert Acme in Retail, then upsert the same key with a null Industry."""
+    upsert = {"api_version": bulk_api, "sobject": "Account", "operation": "upsert", "upsertField": "Oracle_Id__c"}
+    schema = "Oracle_Id__c string, Name string, Industry string"
+    write(spark.createDataFrame([("ORA-1", "Acme", "Retail")], schema), **upsert)
+    write(spark.createDataFrame([("ORA-1", None)], "Oracle_Id__c string, Industry string"), **upsert, **options)
+
+
 def test_null_clears_a_field_by_default(spark: SparkSession, sf: Salesforce, write: Write, bulk_api: str) -> None:
-    write(
-        spark.createDataFrame([("ORA-1", "Acme", "Retail")], "Oracle_Id__c string, Name string, Industry string"),
-        api_version=bulk_api,
-        sobject="Account",
-        operation="upsert",
-        upsertField="Oracle_Id__c",
-    )
-    write(
-        spark.createDataFrame([("ORA-1", None)], "Oracle_Id__c string, Industry string"),
-        api_version=bulk_api,
-        sobject="Account",
-        operation="upsert",
-        upsertField="Oracle_Id__c",
-    )
+    _upsert_then_null_industry(spark, write, bulk_api)
     assert _query(sf, "SELECT Name, Industry FROM Account") == [{"Name": "Acme", "Industry": None}]
 
 
 def test_null_leaves_a_field_with_ignore_null_values(
     spark: SparkSession, sf: Salesforce, write: Write, bulk_api: str
 ) -> None:
-    write(
-        spark.createDataFrame([("ORA-1", "Acme", "Retail")], "Oracle_Id__c string, Name string, Industry string"),
-        api_version=bulk_api,
-        sobject="Account",
-        operation="upsert",
-        upsertField="Oracle_Id__c",
-    )
-    write(
-        spark.createDataFrame([("ORA-1", None)], "Oracle_Id__c string, Industry string"),
-        api_version=bulk_api,
-        sobject="Account",
-        operation="upsert",
-        upsertField="Oracle_Id__c",
-        ignoreNullValues="true",
-    )
+    _upsert_then_null_industry(spark, write, bulk_api, ignoreNullValues="true")
     assert _query(sf, "SELECT Name, Industry FROM Account") == [{"Name": "Acme", "Industry": "Retail"}]
 
 
-@pytest.fixture(scope="module")
 def typed_org(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """An org whose Contact has custom fields of every type the writer encodes."""
     data_dir = tmp_path_factory.mktemp("typed-org")
