@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -491,3 +493,17 @@ def test_every_login_method_writes(
         .save()
     )
     assert _query(sf, "SELECT Name FROM Account") == [{"Name": "Acme"}]
+
+
+def test_importing_the_data_source_needs_no_dagster() -> None:
+    blocker = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('dagster', 'dagster_pyspark', 'simple_salesforce', 'pandas'):\n"
+        "            raise ImportError('blocked ' + name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import sf_assets.spark.datasource, sf_assets.spark.partition_writer, sf_assets.spark.bulk1_jobs\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", blocker], capture_output=True, text=True, check=False)
+    assert completed.returncode == 0, completed.stderr
