@@ -118,10 +118,11 @@ class PartitionWriter:
         for chain in earlier:
             # An earlier attempt may have died between recording a chain and moving its files.
             self.results.move(dict(chain.files))
-            _raise_for_failed(chain.jobs)  # a job that ended Failed fails every attempt of the write
         if earlier or pending:
             log.info("taking over %d finished and %d unfinished job chains", len(earlier), len(pending))
         recovered = [job for chain in pending for job in self._recover(chain, already_sent)]
+        # A job that ended Failed fails every attempt of the write, once what it and its siblings did is kept.
+        _raise_for_failed([*(job for chain in earlier for job in chain.jobs), *recovered])
         pool = ThreadPoolExecutor(self.limits.max_jobs_in_flight, thread_name_prefix="sf-job")
         try:
             for batch in batches:
@@ -167,6 +168,7 @@ class PartitionWriter:
             self._abort_open_jobs()
             pool.shutdown(wait=True, cancel_futures=True)
             self._abort_open_jobs()
+            self._collect_unfinished()
             self.results.close()
             raise
         finally:
@@ -302,6 +304,17 @@ class PartitionWriter:
         with self._lock:
             self._chains.append(record)
 
+    def _collect_unfinished(self) -> None:
+        """After a failure, keep what Salesforce did with the jobs this attempt handed over but never saw
+        through, so their rows are in the results even if Spark does not retry the task."""
+        if self.ledger is None:
+            return
+        with contextlib.suppress(Exception):  # the original failure is what must propagate
+            _chains, _sent, pending = self.ledger.load()
+            for chain in pending:
+                with contextlib.suppress(Exception):
+                    self._recover(chain, Counter())
+
     def _recover(self, pending: PendingChain, already_sent: Counter[int]) -> list[JobResult]:
         """Finish a chain an earlier attempt handed to Salesforce but never saw through: Salesforce may have
         processed its rows, so collect what it did instead of sending them again."""
@@ -344,7 +357,6 @@ class PartitionWriter:
         ]
         self._finish_chain(chain, list(pending.digests))
         already_sent.update(pending.digests)
-        _raise_for_failed(chain)  # as fatal for this attempt as for the one that started it
         return chain
 
     def _create_and_upload(self, job_file: _JobFile) -> tuple[JobInfo, str]:

@@ -229,6 +229,7 @@ def test_null_leaves_a_field_with_ignore_null_values(
     assert _query(sf, "SELECT Name, Industry FROM Account") == [{"Name": "Acme", "Industry": "Retail"}]
 
 
+@pytest.fixture(scope="module")
 def typed_org(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """An org whose Contact has custom fields of every type the writer encodes."""
     data_dir = tmp_path_factory.mktemp("typed-org")
