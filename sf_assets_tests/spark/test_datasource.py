@@ -52,7 +52,9 @@ def _query(sf: Salesforce, soql: str) -> list[dict[str, Any]]:
     return [{k: v for k, v in record.items() if k != "attributes"} for record in sf.query_all(soql)["records"]]
 
 
-def test_blog_example_1_basic_insert(spark: SparkSession, sf_creds: dict[str, str], sf: Salesforce) -> None:
+def test_blog_example_1_basic_insert(
+    spark: SparkSession, sf_creds: dict[str, str], sf: Salesforce, bulk_api: str
+) -> None:
     df_contacts = spark.createDataFrame(
         [
             {"FirstName": "John", "LastName": "Doe", "Email": "john.doe@example.com"},
@@ -64,7 +66,7 @@ def test_blog_example_1_basic_insert(spark: SparkSession, sf_creds: dict[str, st
         .mode("append")
         .options(**sf_creds)
         .option("sobject", "Contact")
-        .option("api_version", "2")
+        .option("api_version", bulk_api)
         .option("operation", "insert")
         .save()
     )
@@ -75,7 +77,7 @@ def test_blog_example_1_basic_insert(spark: SparkSession, sf_creds: dict[str, st
 
 
 def test_blog_examples_2_and_3_parent_then_children(
-    spark: SparkSession, sf_creds: dict[str, str], sf: Salesforce
+    spark: SparkSession, sf_creds: dict[str, str], sf: Salesforce, bulk_api: str
 ) -> None:
     df_accounts = spark.createDataFrame(
         [{"Name": "Acme Corp", "Oracle_Id__c": "ORA-1001"}, {"Name": "Tech Inc", "Oracle_Id__c": "ORA-1002"}]
@@ -85,7 +87,7 @@ def test_blog_examples_2_and_3_parent_then_children(
         .mode("append")
         .options(**sf_creds)
         .option("sobject", "Account")
-        .option("api_version", "2")
+        .option("api_version", bulk_api)
         .option("operation", "upsert")
         .option("upsertField", "Oracle_Id__c")
         .save()
@@ -110,7 +112,7 @@ def test_blog_examples_2_and_3_parent_then_children(
             .mode("append")
             .options(**sf_creds)
             .option("sobject", "Contact")
-            .option("api_version", "2")
+            .option("api_version", bulk_api)
             .option("operation", "upsert")
             .option("upsertField", "External_Id__c")
             .option("ignoreNullValues", "true")
@@ -142,7 +144,7 @@ def _query_url(sf: Salesforce, oracle_id: str) -> str:
 
 
 def test_blog_example_2_email_upsert_is_refused_before_sending(
-    spark: SparkSession, sf_creds: dict[str, str], sf: Salesforce
+    spark: SparkSession, sf_creds: dict[str, str], sf: Salesforce, bulk_api: str
 ) -> None:
     df_contacts = spark.createDataFrame(
         [{"FirstName": "John", "LastName": "Doe", "Email": "john.doe@example.com", "Phone": "555-0123"}]
@@ -152,7 +154,7 @@ def test_blog_example_2_email_upsert_is_refused_before_sending(
         .mode("append")
         .options(**sf_creds)
         .option("sobject", "Contact")
-        .option("api_version", "2")
+        .option("api_version", bulk_api)
         .option("operation", "upsert")
         .option("upsertField", "Email")
     )
