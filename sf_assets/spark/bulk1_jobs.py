@@ -47,8 +47,8 @@ class Bulk1Jobs:
         return f"{job_id}-{batch.id}"
 
     def close(self, job_id: str) -> JobInfo:
-        # Batches are processed as they arrive; the job itself closes in finish().
-        return self.info(job_id)
+        # Batches are processed as they arrive: nothing to send (the job itself closes in finish()).
+        return JobInfo(id=job_id, state="UploadComplete")
 
     def abort(self, job_id: str) -> JobInfo:
         job, _batch = _split(job_id)

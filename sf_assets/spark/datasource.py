@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from pyspark.sql.datasource import DataSource, DataSourceArrowWriter, WriterCommitMessage
@@ -208,6 +208,6 @@ def _plan(
     return plan_columns(schema, options, describe)
 
 
-def _top_errors(errors_by_code: dict[str, int] | object) -> str:
-    items = list(dict(errors_by_code).items())[:3]  # type: ignore[call-overload]
-    return ", ".join(f"{code} x{count}" for code, count in items) or "none"
+def _top_errors(errors_by_code: Mapping[str, int]) -> str:
+    # The summary lists codes most frequent first.
+    return ", ".join(f"{code} x{count}" for code, count in list(errors_by_code.items())[:3]) or "none"

@@ -85,8 +85,7 @@ class Ledger:
         """Record a finished chain (atomically: a half-written entry is never read)."""
         name = chain.jobs[0].job_id
         self._write(name, {"chain": chain.to_json(), "digests": list(digests)})
-        if self._exists(f"{name}.pending.json"):
-            self.fs.delete_file(f"{self.dir}/{name}.pending.json")
+        self.discard(name)
 
     def load(self) -> tuple[list[ChainRecord], Counter[int], list[PendingChain]]:
         """Every chain earlier attempts finished, how many times each of their line digests was sent, and the
@@ -111,7 +110,7 @@ class Ledger:
         return chains, sent, pending
 
     def discard(self, first_job_id: str) -> None:
-        """Forget a pending chain none of whose rows reached Salesforce."""
+        """Forget a chain's pending entry: it is recorded as finished, or none of its rows reached Salesforce."""
         if self._exists(f"{first_job_id}.pending.json"):
             self.fs.delete_file(f"{self.dir}/{first_job_id}.pending.json")
 

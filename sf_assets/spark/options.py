@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sf_assets.bulk import Credentials
+from sf_assets.bulk import Credentials, bulk1
 from sf_assets.bulk.auth import DEFAULT_API_VERSION
 from sf_assets.bulk.ingest import OPERATIONS
 
@@ -25,9 +25,6 @@ DEFAULT_MAX_JOB_BYTES = 100 * 1024 * 1024
 # Salesforce refuses uploads over 150 MB of base64, i.e. about 100 MB of raw CSV.
 MAX_JOB_BYTES = 100 * 1024 * 1024
 MAX_BATCH_SIZE = 150_000_000
-# Bulk API 1.0 refuses batches over 10,000 records or 10 MB.
-MAX_BULK1_BATCH = 10_000
-MAX_BULK1_BYTES = 10_000_000
 
 # Canonical spelling of every option, by its lower-cased key.
 OPTION_NAMES: dict[str, str] = {
@@ -223,8 +220,9 @@ class WriteOptions:
             raise OptionError(f"option concurrencyMode={concurrency!r} must be Parallel or Serial")
         if concurrency == "Serial" and bulk_api != "1":
             raise OptionError("option concurrencyMode=Serial needs api_version=1: Bulk API 2.0 is always parallel")
-        batch_limit = MAX_BULK1_BATCH if bulk_api == "1" else MAX_BATCH_SIZE
-        bytes_limit = MAX_BULK1_BYTES if bulk_api == "1" else MAX_JOB_BYTES
+        # Bulk API 1.0 refuses batches over 10,000 records or 10 MB.
+        batch_limit = bulk1.MAX_BATCH_RECORDS if bulk_api == "1" else MAX_BATCH_SIZE
+        bytes_limit = bulk1.MAX_BATCH_BYTES if bulk_api == "1" else MAX_JOB_BYTES
         credentials = _credentials(reader)
         try:
             credentials.method  # noqa: B018 - validates the login options

@@ -27,13 +27,17 @@ def slow_jobs(org: LocalOrg, org_session: requests.Session) -> Iterator[None]:
     operator_call(org, org_session, "PATCH", "config", {"processing": {"queue_latency": 0.0}})
 
 
-def _python_workers() -> list[psutil.Process]:
-    """Spark's Python workers: the children of the pyspark.daemon processes this test session's JVM started."""
+def _writing_workers(port: int) -> list[psutil.Process]:
+    """Spark's Python workers talking to the org: the ones running the write. Idle pooled workers must live, or
+    Spark would hand the retried task a dead one."""
     workers = []
     for process in psutil.Process().children(recursive=True):
         try:
-            if "pyspark.daemon" in " ".join(process.cmdline()):
-                workers.extend(process.children())
+            if "pyspark.daemon" not in " ".join(process.cmdline()):
+                continue
+            for worker in process.children():
+                if any(c.raddr and c.raddr.port == port for c in worker.net_connections(kind="tcp")):
+                    workers.append(worker)
         except psutil.NoSuchProcess:
             continue
     return workers
@@ -55,7 +59,7 @@ def test_a_killed_worker_does_not_duplicate_inserts(
         deadline = time.monotonic() + 60
         while _completed_jobs(org, org_session) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
-        killed.extend(_python_workers())
+        killed.extend(_writing_workers(org.port))
         for worker in killed:
             worker.kill()
 
