@@ -6,6 +6,7 @@ splitting on the delimiter reads exactly what the csv module would, many times f
 
 from __future__ import annotations
 
+import csv
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import overload
@@ -21,6 +22,28 @@ def plain_lines(text: str) -> list[str] | None:
     if lines and lines[-1] == "":
         lines.pop()
     return lines
+
+
+def records(text: str) -> list[str] | None:
+    """The records of CSV text with quotes, each as its raw text without the line end, cut by
+    quote parity instead of parsed: a line with an odd number of quotes opens a quoted cell that
+    the next such line closes. None when the text has carriage returns or NULs, or a quote that is
+    never closed: the csv module must read those. Blank lines are dropped, as the csv module does."""
+    if "\r" in text or "\0" in text:
+        return None
+    pieces = text.split("\n")
+    odd = [index for index, count in enumerate(map(str.count, pieces, itertools.repeat('"'))) if count & 1]
+    if len(odd) % 2:
+        return None
+    if odd:
+        merged: list[str] = []
+        start = 0
+        for first, last in zip(odd[::2], odd[1::2], strict=True):
+            merged += pieces[start:first]
+            merged.append("\n".join(pieces[first : last + 1]))
+            start = last + 1
+        pieces = merged + pieces[start:]
+    return [piece for piece in pieces if piece]
 
 
 def columns(lines: list[str], delimiter: str, width: int) -> list[list[str]] | None:
@@ -54,3 +77,31 @@ class SplitLines(Sequence[list[str]]):
     def __iter__(self) -> Iterator[list[str]]:
         delimiter = self._delimiter
         return (line.split(delimiter) for line in self._lines)
+
+
+class RawRecords(Sequence[list[str]]):
+    """Raw CSV records (see :func:`records`) as rows of cells, parsed only when a row is read:
+    discard mode echoes records as they came and reads cells only on error paths."""
+
+    def __init__(self, records: list[str], delimiter: str) -> None:
+        self._records = records
+        self._delimiter = delimiter
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> list[str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> RawRecords: ...
+    def __getitem__(self, index: int | slice) -> list[str] | RawRecords:
+        if isinstance(index, slice):
+            return RawRecords(self._records[index], self._delimiter)
+        return next(csv.reader([self._records[index]], delimiter=self._delimiter))
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return csv.reader(self._records, delimiter=self._delimiter)
+
+    @property
+    def texts(self) -> list[str]:
+        return self._records

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import batch_text
 from .errors import ApiError, bad_request
 
 DELIMITERS = {"BACKQUOTE": "`", "CARET": "^", "COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "TAB": "\t"}
@@ -202,10 +203,13 @@ class JobFiles:
                     return first
         return None
 
-    def split(self, delimiter: str, size: int, key_index: int | None) -> Iterator[Split]:
+    def split(self, delimiter: str, size: int, key_index: int | None, *, raw: bool = False) -> Iterator[Split]:
         """The rows after the header, as batch-file text of ``size`` rows each, reading the same rows
         as :meth:`rows`. Text without quotes, carriage returns or NULs (the usual case) is cut at
-        newlines without parsing; the rest of an upload that has any goes through the csv module."""
+        newlines without parsing; the rest of an upload that has any goes through the csv module.
+
+        With ``raw`` (discard mode, which never reads cells), text with quotes keeps each record's
+        own text, cut by :func:`batch_text.records`, so batch files are read back with it too."""
         header: list[str] | None = None
         cutter = _Cutter(size, delimiter, key_index)
         for path in self.uploads():
@@ -220,6 +224,9 @@ class JobFiles:
                 while block := handle.read(1 << 20):
                     if not block.endswith(("\n", "\r")):
                         block += handle.readline()
+                    if raw and '"' in block and (records := batch_text.records(block)) is not None:
+                        yield from cutter.add_lines(records)
+                        continue
                     if '"' in block or "\r" in block or "\0" in block or len(block) > csv.field_size_limit():
                         lines = itertools.chain(io.StringIO(block, newline=""), handle)
                         for row in csv.reader(lines, delimiter=delimiter, strict=True):

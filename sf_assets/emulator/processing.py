@@ -94,6 +94,13 @@ def _result_lines(
     return "".join([f'\n"{record_id}","{created}","{glue.join(cells)}"' for record_id, created, cells in ok])
 
 
+def _raw_result_lines(results: dml.Results, records: list[str]) -> str:
+    """Discard mode's successful-results lines for records kept as sent: the Id and flag quoted as
+    Salesforce writes them, then the record's own text (the same cells, though not re-quoted)."""
+    flags = map(_FLAGS.__getitem__, results.created)
+    return "".join(map('\n"{}","{}",{}'.format, results.record_ids, flags, records))
+
+
 class Processor:
     """Moves closed jobs through InProgress to a terminal state on background threads.
 
@@ -221,10 +228,13 @@ class Processor:
         duplicates: set[object] = set()
         count = 0
         try:
-            for number, piece in enumerate(files.split(job.delimiter, self.model.batch_size, batch_plan.key_index)):
+            # Batches that no cell is read from keep each record's raw text and skip the keys.
+            raw = self._discarding(batch_plan)
+            key_index = None if raw else batch_plan.key_index
+            for number, piece in enumerate(files.split(job.delimiter, self.model.batch_size, key_index, raw=raw)):
                 files.batch_path(number).write_text(piece.text, encoding="utf-8")
                 count = number + 1
-                if batch_plan.key is not None:
+                if batch_plan.key is not None and key_index is not None:
                     keys = batch_plan.upsert_keys(piece.keys)
                     distinct = set(keys)
                     if len(distinct) < len(keys):
@@ -242,6 +252,10 @@ class Processor:
             self._finish(job)
         for number in range(count):
             self._queue.put(("batch", job.id, number))
+
+    def _discarding(self, batch_plan: dml.Plan) -> bool:
+        """Discard mode reads no cell of an insert or upsert: every row succeeds with a new Id."""
+        return not self.model.store_records and batch_plan.operation in ("insert", "upsert")
 
     def _fail_unsplit(self, job: IngestJob, error: Exception) -> None:
         known = isinstance(error, dml.JobError | UploadError)
@@ -282,8 +296,14 @@ class Processor:
         with path.open(encoding="utf-8", newline="") as handle:
             text = handle.read()
         lines = batch_text.plain_lines(text)
+        planned = self._plans.get(job.id)
+        raw = None
+        if lines is None and planned is not None and self._discarding(planned):
+            raw = batch_text.records(text)
         rows: Sequence[list[str]]
-        if lines is None:
+        if raw is not None:
+            rows = batch_text.RawRecords(raw, job.delimiter)
+        elif lines is None:
             rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, strict=True))
         else:
             rows = batch_text.SplitLines(lines, job.delimiter)
@@ -330,8 +350,11 @@ class Processor:
                     results = self.engine.apply(batch_plan, chunk, duplicates, size, chunk_columns)
                 else:
                     results = discard.accept(batch_plan, chunk, self.engine.ids, chunk_columns)
-                chunk_lines = None if lines is None else lines[start : start + step]
-                successful.append(_result_lines(batch_plan, chunk, results, chunk_lines, job.delimiter))
+                if isinstance(chunk, batch_text.RawRecords):
+                    successful.append(_raw_result_lines(results, chunk.texts))
+                else:
+                    chunk_lines = None if lines is None else lines[start : start + step]
+                    successful.append(_result_lines(batch_plan, chunk, results, chunk_lines, job.delimiter))
                 if results.failed:
                     for index, (record_id, error) in enumerate(zip(results.record_ids, results.errors, strict=True)):
                         if error is not None:

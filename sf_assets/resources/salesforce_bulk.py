@@ -79,7 +79,12 @@ class SalesforceBulkResource(dg.ConfigurableResource):
         default=False,
         description="Bulk API 1.0 only: process each partition's batches one at a time (no parent lock fights).",
     )
-    batch_size: int = Field(default=10_000, description="Records per Salesforce job (Bulk API 1.0: per batch).")
+    batch_size: int | None = Field(
+        default=None,
+        description=(
+            "Records per Salesforce job (Bulk API 1.0: per batch). Unset: 100,000 per 2.0 job, 10,000 per 1.0 batch."
+        ),
+    )
     max_jobs_in_flight: int = Field(default=4, description="Salesforce jobs each Spark partition runs at once.")
     ignore_null_values: bool = Field(
         default=False, description="Leave fields unchanged for null cells instead of clearing them."
@@ -158,13 +163,14 @@ class SalesforceBulkResource(dg.ConfigurableResource):
             "resultsPath": results_path,
             "writeId": write_id,
             "api_version": self.bulk_api,
-            "batchSize": str(self.batch_size),
             "maxJobsInFlight": str(self.max_jobs_in_flight),
             "ignoreNullValues": str(self.ignore_null_values if ignore_null_values is None else ignore_null_values),
             "successResults": str(self.keep_successful),
         }
         if external_id_field:
             options["upsertField"] = external_id_field
+        if self.batch_size is not None:
+            options["batchSize"] = str(self.batch_size)
         if self.serial:
             options["concurrencyMode"] = "Serial"
         if ca_file:

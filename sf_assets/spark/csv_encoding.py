@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .arrow_literals import FALSE, flags, strings
+from .arrow_literals import text as literal
+
 if TYPE_CHECKING:
     from .columns import ColumnPlan
 
 ERROR_COLUMN = "sf__Error"
 _NEEDS_QUOTES = r'[",\r\n]|^\s|\s$'
-_NULL_STRING = pa.scalar(None, pa.string())
-_NO_LINES = pa.array([], pa.string())
+_NO_LINES = strings([])
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ class CsvEncoder:
             keep = pc.invert(bad)
             texts = [pc.filter(text, keep) for text in texts]
         cells = [
-            pc.fill_null(quote(text), column.null_value) for text, column in zip(texts, self.plan.columns, strict=True)
+            pc.fill_null(quote(text), literal(column.null_value))
+            for text, column in zip(texts, self.plan.columns, strict=True)
         ]
         lines = _join_lines(cells)
         return EncodedRows(lines_bytes(lines), len(lines), rejected, lines)
@@ -96,7 +99,7 @@ class CsvEncoder:
             else:
                 reason = "INVALID_UTF8:not sent: the text is not valid UTF-8 (kept here with U+FFFD replacements)"
             errors.append(f"{reason}:{','.join(fields)} --")
-        return pa.Table.from_arrays([*columns, pa.array(errors, pa.string())], names=[*self.plan.headers, ERROR_COLUMN])
+        return pa.Table.from_arrays([*columns, strings(errors)], names=[*self.plan.headers, ERROR_COLUMN])
 
     def as_text(self, batch: pa.RecordBatch) -> pa.Table:
         """The batch as text columns (nulls kept), the form results are stored in."""
@@ -105,14 +108,14 @@ class CsvEncoder:
 
 def text_rows(table: pa.Table) -> bytes:
     """CSV lines of a table of text columns as Salesforce echoed them (a null is an empty cell)."""
-    cells = [pc.fill_null(quote(column.combine_chunks()), "") for column in table.columns]
+    cells = [pc.fill_null(quote(column.combine_chunks()), literal("")) for column in table.columns]
     return lines_bytes(_join_lines(cells))
 
 
 def _join_lines(cells: list[pa.Array]) -> pa.Array:
     if not cells or len(cells[0]) == 0:
         return _NO_LINES
-    return pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, ","), "", "\n")
+    return pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, literal(",")), literal(""), literal("\n"))
 
 
 def to_text(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
@@ -123,12 +126,12 @@ def to_text(array: pa.Array) -> tuple[pa.Array, pa.Array | None]:
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         text, invalid = _valid_utf8(array.cast(pa.string()))
         text = pc.replace_substring(text, "\x00", "")
-        return pc.if_else(pc.equal(text, ""), _NULL_STRING, text), invalid
+        return pc.if_else(pc.equal(text, literal("")), literal(None), text), invalid
     if pa.types.is_boolean(kind) or pa.types.is_integer(kind) or pa.types.is_date(kind):
         return array.cast(pa.string()), None
     if pa.types.is_floating(kind):
         # A null is no bad number: the mask must be false there, since filters drop null-masked rows.
-        non_finite = pc.fill_null(pc.invert(pc.is_finite(array)), False)
+        non_finite = pc.fill_null(pc.invert(pc.is_finite(array)), FALSE)
         return _plain_numbers(array.cast(pa.string()), "e"), non_finite
     if pa.types.is_decimal(kind):
         return _plain_numbers(array.cast(pa.string()), "E"), None
@@ -147,7 +150,7 @@ def _valid_utf8(text: pa.Array) -> tuple[pa.Array, pa.Array | None]:
         raw = text.cast(pa.binary()).to_pylist()
         decoded = [None if value is None else value.decode("utf-8", errors="replace") for value in raw]
         invalid = [value is not None and _bad_utf8(value) for value in raw]
-        return pa.array(decoded, pa.string()), pa.array(invalid, pa.bool_())
+        return strings(decoded), flags(invalid)
 
 
 def _bad_utf8(value: bytes) -> bool:
@@ -163,7 +166,7 @@ def quote(text: pa.Array) -> pa.Array:
     needs = pc.match_substring_regex(text, _NEEDS_QUOTES)
     if not pc.any(needs).as_py():
         return text
-    quoted = pc.binary_join_element_wise('"', pc.replace_substring(text, '"', '""'), '"', "")
+    quoted = pc.binary_join_element_wise(literal('"'), pc.replace_substring(text, '"', '""'), literal('"'), literal(""))
     return pc.if_else(needs, quoted, text)
 
 
@@ -182,7 +185,7 @@ def _plain_numbers(text: pa.Array, exponent: str) -> pa.Array:
         _plain(value) if flag and value not in ("nan", "inf", "-inf") else value
         for value, flag in zip(values, flags, strict=True)
     ]
-    return pa.array(fixed, pa.string())
+    return strings(fixed)
 
 
 def _plain(value: str) -> str:

@@ -35,10 +35,12 @@ class WriteEstimate:
 
 
 def estimate(rows: int, options: WriteOptions, partitions: int = 1) -> WriteEstimate:
-    per_job = min(options.batch_size, RECORDS_PER_BATCH * 10)
+    """What ``rows`` rows in ``partitions`` partitions cost. With Bulk API 1.0 each of the writer's jobs is one
+    batch of a partition's 1.0 job, and that batch is what the batch allocation counts."""
+    per_job = min(options.job_rows, RECORDS_PER_BATCH * 10)
     # Every partition may end on a part-full job.
     jobs = math.ceil(rows / per_job) + max(0, partitions - 1)
-    batches = math.ceil(rows / RECORDS_PER_BATCH) + jobs
+    batches = jobs if options.bulk_api == "1" else math.ceil(rows / RECORDS_PER_BATCH) + jobs
     return WriteEstimate(jobs=jobs, batches=batches, api_requests=jobs * CALLS_PER_JOB)
 
 

@@ -15,12 +15,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import overload
 
 from sf_assets.bulk import Credentials, bulk1
 from sf_assets.bulk.auth import DEFAULT_API_VERSION
 from sf_assets.bulk.ingest import OPERATIONS
 
 DEFAULT_BATCH_SIZE = 10_000
+# Without batchSize, a Bulk API 2.0 job holds ten of the 10,000-record batches Salesforce cuts it into: few API calls
+# per row (a job costs at least five), yet a partition's jobs still overlap and a resent job stays small.
+DEFAULT_JOB_ROWS = 100_000
 DEFAULT_MAX_JOB_BYTES = 100 * 1024 * 1024
 # Salesforce refuses uploads over 150 MB of base64, i.e. about 100 MB of raw CSV.
 MAX_JOB_BYTES = 100 * 1024 * 1024
@@ -135,7 +139,8 @@ class WriteOptions:
         ignore_null_values: Leave fields unchanged for null cells instead of clearing them.
         bulk_api: ``"2"`` (Bulk API 2.0) or ``"1"``.
         serial: Bulk API 1.0's ``concurrencyMode=Serial``: a partition's batches are processed one at a time.
-        batch_size: Records per Salesforce job.
+        batch_size: The ``batchSize`` option: records per Bulk API 1.0 batch, or per Bulk API 2.0 job (whose
+            batches Salesforce cuts at 10,000 records itself); ``None`` when not given.
         max_job_bytes: CSV bytes per Salesforce job.
         max_jobs_in_flight: Jobs one partition keeps uploading or processing at once.
         ca_file: PEM bundle to trust.
@@ -162,7 +167,7 @@ class WriteOptions:
     ignore_null_values: bool = False
     bulk_api: str = "2"
     serial: bool = False
-    batch_size: int = DEFAULT_BATCH_SIZE
+    batch_size: int | None = None
     max_job_bytes: int = DEFAULT_MAX_JOB_BYTES
     max_jobs_in_flight: int = 4
     ca_file: str | None = None
@@ -184,6 +189,14 @@ class WriteOptions:
     def results_dir(self) -> str:
         """This write's own results directory."""
         return f"{self.results_path.rstrip('/')}/{self.write_id}"
+
+    @property
+    def job_rows(self) -> int:
+        """Records per job the writer sends: ``batchSize``, or by default 10,000 per Bulk API 1.0 batch and
+        :data:`DEFAULT_JOB_ROWS` per Bulk API 2.0 job."""
+        if self.batch_size is not None:
+            return self.batch_size
+        return DEFAULT_BATCH_SIZE if self.bulk_api == "1" else DEFAULT_JOB_ROWS
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> WriteOptions:
@@ -237,7 +250,7 @@ class WriteOptions:
             upsert_field=upsert_field,
             ignore_null_values=reader.boolean("ignorenullvalues", default=False),
             bulk_api=bulk_api,
-            batch_size=reader.integer("batchsize", DEFAULT_BATCH_SIZE, minimum=1, maximum=batch_limit),
+            batch_size=reader.integer("batchsize", None, minimum=1, maximum=batch_limit),
             max_job_bytes=reader.integer(
                 "maxjobbytes", min(DEFAULT_MAX_JOB_BYTES, bytes_limit), minimum=1024, maximum=bytes_limit
             ),
@@ -285,7 +298,11 @@ class _Reader:
             return False
         raise OptionError(f"option {OPTION_NAMES[key]}={value!r} must be true or false")
 
-    def integer(self, key: str, default: int, *, minimum: int, maximum: int) -> int:
+    @overload
+    def integer(self, key: str, default: int, *, minimum: int, maximum: int) -> int: ...
+    @overload
+    def integer(self, key: str, default: None, *, minimum: int, maximum: int) -> int | None: ...
+    def integer(self, key: str, default: int | None, *, minimum: int, maximum: int) -> int | None:
         value = self.text(key)
         if value is None:
             return default

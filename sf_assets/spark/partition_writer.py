@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -34,9 +35,11 @@ from sf_assets.bulk.ingest import PollSchedule
 from sf_assets.bulk.limits import api_usage
 from sf_assets.bulk.transport import is_transient
 
+from .arrow_literals import FALSE, flags
+from .arrow_literals import text as literal
 from .commit_message import JobResult, PartitionResult
 from .csv_encoding import CsvEncoder, EncodedRows, lines_bytes, text_rows
-from .ledger import ChainRecord, Ledger, PendingChain, line_digest
+from .ledger import ChainRecord, Ledger, PendingChain, line_digests
 from .result_files import ResultFiles
 
 log = logging.getLogger(__name__)
@@ -62,13 +65,14 @@ class _JobFile:
         self.file.write(header)
         self.size = len(header)
         self.rows = 0
-        self.digests: list[int] = []
+        self.digests: array[int] = array("Q")
 
-    def append(self, csv: bytes, rows: int, digests: list[int] | None = None) -> None:
+    def append(self, csv: bytes, rows: int, digests: array[int] | None = None) -> None:
         self.file.write(csv)
         self.size += len(csv)
         self.rows += rows
-        self.digests.extend(digests or ())
+        if digests is not None:
+            self.digests.extend(digests)
 
 
 class PartitionWriter:
@@ -132,7 +136,7 @@ class PartitionWriter:
                     if encoded.rejected is not None:
                         rejected += encoded.rejected.num_rows
                         self.results.add("failed", encoded.rejected)
-                    digests = [line_digest(line) for line in encoded.lines.to_pylist()] if encoded.rows else []
+                    digests = line_digests(encoded.csv, encoded.lines) if encoded.rows else array("Q")
                     if already_sent and digests:
                         encoded, digests = _without_sent(encoded, digests, already_sent)
                     if encoded.rows == 0:
@@ -234,7 +238,7 @@ class PartitionWriter:
         table = self.encoder.as_text(row)
         limit = self.limits.max_job_bytes
         error = f"ROW_TOO_LARGE:not sent: the row takes {size} bytes of CSV, more than maxJobBytes={limit}:--"
-        return table.append_column("sf__Error", pa.array([error] * table.num_rows, pa.string()))
+        return table.append_column("sf__Error", pa.repeat(literal(error), table.num_rows))
 
     def _fits(self, job: _JobFile, rows: int, size: int) -> bool:
         return job.rows + rows <= self.limits.batch_size and job.size + size <= self.limits.max_job_bytes
@@ -286,7 +290,7 @@ class PartitionWriter:
             job_file.file.close()
             self._slots.release()
 
-    def _finish_chain(self, chain: list[JobResult], digests: list[int]) -> None:
+    def _finish_chain(self, chain: list[JobResult], digests: array[int]) -> None:
         group = chain[0].job_id
         rows = self.results.group_rows.get(group, Counter())
         record = ChainRecord(
@@ -355,7 +359,7 @@ class PartitionWriter:
             dataclasses.replace(job, resent=chain[index + 1].records) if index + 1 < len(chain) else job
             for index, job in enumerate(chain)
         ]
-        self._finish_chain(chain, list(pending.digests))
+        self._finish_chain(chain, pending.digests)
         already_sent.update(pending.digests)
         return chain
 
@@ -541,12 +545,12 @@ def _transient_mask(table: pa.Table) -> pa.Array:
     mask = pc.starts_with(errors, TRANSIENT_ERRORS[0])
     for code in TRANSIENT_ERRORS[1:]:
         mask = pc.or_(mask, pc.starts_with(errors, code))
-    return pc.fill_null(mask, False)
+    return pc.fill_null(mask, FALSE)
 
 
 def _without_sent(
-    encoded: EncodedRows, digests: list[int], already_sent: Counter[int]
-) -> tuple[EncodedRows, list[int]]:
+    encoded: EncodedRows, digests: array[int], already_sent: Counter[int]
+) -> tuple[EncodedRows, array[int]]:
     """Drop the rows an earlier attempt of this task already sent (as many times as it sent each line)."""
     keep = []
     for digest in digests:
@@ -556,8 +560,8 @@ def _without_sent(
         keep.append(not sent)
     if all(keep):
         return encoded, digests
-    lines = pc.filter(encoded.lines, pa.array(keep))
-    kept = [digest for digest, flag in zip(digests, keep, strict=True) if flag]
+    lines = pc.filter(encoded.lines, flags(keep))
+    kept = array("Q", (digest for digest, flag in zip(digests, keep, strict=True) if flag))
     return EncodedRows(lines_bytes(lines), len(kept), encoded.rejected, lines), kept
 
 

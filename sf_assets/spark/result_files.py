@@ -28,6 +28,8 @@ import pyarrow.csv as pa_csv
 import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 
+from .arrow_literals import text as literal
+
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "failed": ("sf__Id", "sf__Error", "sf__JobId"),
     "unprocessed": ("sf__JobId",),
@@ -197,7 +199,7 @@ class ResultFiles:
             if index is not None:
                 columns.append(table.column(index).cast(pa.string()))
             elif target.name == "sf__JobId" and job_id is not None:
-                columns.append(pa.array([job_id] * table.num_rows, pa.string()))
+                columns.append(pa.repeat(literal(job_id), table.num_rows))
             else:
                 columns.append(pa.nulls(table.num_rows, pa.string()))
         return pa.Table.from_arrays(columns, schema=self.schemas[kind])

@@ -35,3 +35,25 @@ def test_no_columns_when_a_line_is_wider_than_the_header() -> None:
 def test_split_lines_slices_and_reads_rows() -> None:
     rows = batch_text.SplitLines(["a|b", "c|d", "e|f"], "|")
     assert (len(rows), rows[1], list(rows[1:])) == (3, ["c", "d"], [["c", "d"], ["e", "f"]])
+
+
+QUOTED = 'a,"b,c"\n"multi\nline ""cell""",d\n\n"x",y\n'
+
+
+def test_records_keep_the_text_of_each_record_the_csv_module_reads() -> None:
+    records = batch_text.records(QUOTED)
+    assert records == ['a,"b,c"', '"multi\nline ""cell""",d', '"x",y']
+    assert [next(csv.reader([record])) for record in records] == [r for r in csv.reader(io.StringIO(QUOTED)) if r]
+
+
+def test_records_need_the_csv_module_for_a_quote_never_closed() -> None:
+    assert batch_text.records('a,"b\nc,d\n') is None
+
+
+def test_records_need_the_csv_module_for_carriage_returns() -> None:
+    assert batch_text.records('a,"b"\r\n') is None
+
+
+def test_raw_records_read_cells_only_when_asked() -> None:
+    rows = batch_text.RawRecords(['a,"b,c"', '"x",y'], ",")
+    assert (len(rows), rows[0], list(rows[1:])) == (2, ["a", "b,c"], [["x", "y"]])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,3 +108,10 @@ def test_cli_flag_turns_storing_off(tmp_path: Path) -> None:
 
 def test_cli_stores_records_by_default(tmp_path: Path) -> None:
     assert config_from_argv(["--data-dir", str(tmp_path)]).processing.store_records is True
+
+
+def test_quoted_records_are_echoed_as_sent(api: _Api) -> None:
+    info, lines = api.ingest("insert", 'FirstName,LastName\n"Ada","Love, ""lace""\nline two"\nAlan,Turing\n')
+    assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (2, 0)
+    rows = list(csv.reader(io.StringIO("\n".join(lines))))
+    assert [row[1:] for row in rows[1:]] == [["true", "Ada", 'Love, "lace"\nline two'], ["true", "Alan", "Turing"]]

@@ -60,8 +60,16 @@ def test_default_api_version_is_bulk_2() -> None:
     assert parse().bulk_api == "2"
 
 
-def test_default_batch_size_is_10000() -> None:
-    assert parse().batch_size == 10_000 == DEFAULT_BATCH_SIZE
+def test_bulk2_jobs_hold_100000_records_without_batch_size() -> None:
+    assert (parse().batch_size, parse().job_rows) == (None, 100_000)
+
+
+def test_bulk1_batches_hold_10000_records_without_batch_size() -> None:
+    assert parse(api_version="1").job_rows == 10_000 == DEFAULT_BATCH_SIZE
+
+
+def test_a_given_batch_size_is_the_records_per_job() -> None:
+    assert parse(batchSize="10000").job_rows == 10_000
 
 
 def test_default_ignore_null_values_is_false() -> None:
@@ -225,7 +233,7 @@ def test_api_version_2_is_accepted() -> None:
 
 def test_api_version_1_caps_batches_at_the_bulk1_limits() -> None:
     options = parse(api_version="1")
-    assert (options.bulk_api, options.batch_size, options.max_job_bytes, options.serial) == (
+    assert (options.bulk_api, options.job_rows, options.max_job_bytes, options.serial) == (
         "1",
         10_000,
         10_000_000,
