@@ -40,6 +40,12 @@ def sf(org: LocalOrg, org_session: Any) -> Salesforce:
     return Salesforce(instance_url=org.instance_url, session_id=org.new_session(), session=org_session, version="59.0")
 
 
+@pytest.fixture(params=["2", "1"], ids=["bulk2", "bulk1"])
+def bulk_api(request: pytest.FixtureRequest) -> str:
+    """The writer's ``api_version``: the same behaviour through Bulk API 2.0 and Bulk API 1.0."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="session")
 def spark() -> Iterator[SparkSession]:
     """One local Spark for the whole run: two cores, no UI, Python workers on this interpreter."""

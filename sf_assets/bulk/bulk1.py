@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
-from .errors import SalesforceError
+from .errors import ApiError, SalesforceError
 from .ingest import JobSpec, PollSchedule
 from .transport import Transport
 
@@ -56,7 +56,10 @@ class BatchInfo:
 
     @classmethod
     def from_xml(cls, document: bytes) -> BatchInfo:
-        root = ElementTree.fromstring(document)
+        return cls.from_element(ElementTree.fromstring(document))
+
+    @classmethod
+    def from_element(cls, root: ElementTree.Element) -> BatchInfo:
         return cls(
             id=_text(root, "id"),
             job_id=_text(root, "jobId"),
@@ -105,13 +108,28 @@ class Bulk1Client:
         return BatchInfo.from_xml(response.content)
 
     def close_job(self, job_id: str) -> None:
-        self._set_state(job_id, "Closed")
+        """Close the job: no more batches. Closing a job already Closed is not an error: a close whose answer
+        was lost and that the transport sent again finds the job closed by the first."""
+        try:
+            self._set_state(job_id, "Closed")
+        except ApiError as error:
+            if error.code != "InvalidJobState" or self.job_state(job_id) != "Closed":
+                raise
+
+    def job_state(self, job_id: str) -> str:
+        """``Open``, ``Closed``, ``Aborted`` or ``Failed``."""
+        return _text(ElementTree.fromstring(self._call("GET", f"job/{job_id}").content), "state")
 
     def abort_job(self, job_id: str) -> None:
         self._set_state(job_id, "Aborted")
 
     def batch_info(self, job_id: str, batch_id: str) -> BatchInfo:
         return BatchInfo.from_xml(self._call("GET", f"job/{job_id}/batch/{batch_id}").content)
+
+    def list_batches(self, job_id: str) -> list[BatchInfo]:
+        """Every batch of the job, in the order they were added."""
+        root = ElementTree.fromstring(self._call("GET", f"job/{job_id}/batch").content)
+        return [BatchInfo.from_element(element) for element in root.findall(f"{{{_NS}}}batchInfo")]
 
     def wait_batch(
         self,
@@ -139,8 +157,15 @@ class Bulk1Client:
         return info
 
     def batch_results(self, job_id: str, batch_id: str, sink: Callable[[bytes], object]) -> int:
-        """Stream the batch's ``Id,Success,Created,Error`` CSV, one line per input row in input order."""
+        """Stream the batch's ``Id,Success,Created,Error`` CSV, one line per input row in input order.
+
+        ``sink`` is called with ``b""`` before each attempt: a download cut short starts over.
+        """
         return self.transport.download(f"job/{job_id}/batch/{batch_id}/result", sink, api="async")
+
+    def batch_request(self, job_id: str, batch_id: str, sink: Callable[[bytes], object]) -> int:
+        """Stream the batch's data as it was added; ``sink`` is reset with ``b""`` as for :meth:`batch_results`."""
+        return self.transport.download(f"job/{job_id}/batch/{batch_id}/request", sink, api="async")
 
     def _set_state(self, job_id: str, state: str) -> None:
         body = f'<?xml version="1.0" encoding="UTF-8"?><jobInfo xmlns="{_NS}"><state>{state}</state></jobInfo>'

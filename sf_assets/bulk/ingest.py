@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, TypeVar
 
-from .errors import JobFailedError
+from .errors import ApiError, JobFailedError
 from .transport import Transport
 
 T = TypeVar("T")
@@ -154,11 +154,27 @@ class IngestClient:
         )
 
     def close(self, job_id: str) -> JobInfo:
-        """Mark the upload complete, which queues the job for processing."""
-        return self._set_state(job_id, "UploadComplete")
+        """Mark the upload complete, which queues the job for processing.
+
+        A close whose answer was lost is sent again, and Salesforce then refuses it (``INVALIDJOBSTATE``)
+        because the job is already closed: a job found past ``Open`` counts as closed.
+        """
+        try:
+            return self._set_state(job_id, "UploadComplete")
+        except ApiError as error:
+            if error.code != "INVALIDJOBSTATE":
+                raise
+            job = self.info(job_id)
+            if job.state not in ("UploadComplete", "InProgress", "JobComplete", "Failed"):
+                raise
+            return job
 
     def abort(self, job_id: str) -> JobInfo:
         return self._set_state(job_id, "Aborted")
+
+    def abandon(self, job_id: str) -> None:
+        """Give up a job whose upload failed: abort it, so that none of what it may hold is processed."""
+        self.abort(job_id)
 
     def info(self, job_id: str) -> JobInfo:
         return JobInfo.from_json(self.transport.call("GET", f"jobs/ingest/{job_id}").json())

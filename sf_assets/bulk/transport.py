@@ -255,4 +255,7 @@ def is_transient(error: BaseException) -> bool:
 
 
 def _transient(error: ApiError) -> bool:
-    return error.status in _TRANSIENT_STATUS or error.code == "REQUEST_LIMIT_EXCEEDED"
+    if error.status in _TRANSIENT_STATUS or error.code == "REQUEST_LIMIT_EXCEEDED":
+        return True
+    # Bulk API 1.0 reports the request limit as ExceededQuota; its daily batch allocation shares that code.
+    return error.code == "ExceededQuota" and error.message.startswith("TotalRequests")

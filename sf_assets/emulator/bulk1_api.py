@@ -27,12 +27,14 @@ _BASE = r"/services/async/v?(?P<version>\d+\.\d)/job"
 _JOB = _BASE + r"/(?P<job>[^/]+)"
 _BATCH = _JOB + r"/batch/(?P<batch>[^/]+)"
 _XML = "application/xml"
-# REST-side errors raised before a route runs, as Bulk API 1.0 names them.
-_TRANSLATED = {
+# REST-side errors raised before a route runs, as Bulk API 1.0 names them (a status of None keeps the REST one:
+# the spent daily allocation's 403 and a too-many-requests 429 are both ExceededQuota, and a client must tell
+# the 429, which passes, from the 403).
+_TRANSLATED: dict[str, tuple[int | None, str, str | None]] = {
     "INVALID_SESSION_ID": (400, "InvalidSessionId", "Invalid session id"),
     "NOT_FOUND": (400, "InvalidUrl", "The requested URL is not a Bulk API resource"),
     "METHOD_NOT_ALLOWED": (405, "MethodNotAllowed", None),
-    "REQUEST_LIMIT_EXCEEDED": (403, "ExceededQuota", None),
+    "REQUEST_LIMIT_EXCEEDED": (None, "ExceededQuota", None),
 }
 
 
@@ -55,11 +57,14 @@ def _wants_json(request: Request, job: Bulk1Job | None = None) -> bool:
 def error_response(request: Request, failure: ApiError, job: Bulk1Job | None = None) -> Response:
     """An error as Bulk API 1.0 answers it, in XML or JSON as the request asks."""
     status, code, message = _TRANSLATED.get(failure.error_code, (failure.status, failure.error_code, None))
+    status = status or failure.status
     message = message or failure.message
+    # An injected 429's Retry-After tells the client when to come back, whichever API it called.
+    headers = {name: value for name, value in failure.headers.items() if name == "Retry-After"}
     if _wants_json(request, job):
         body = json.dumps({"exceptionCode": code, "exceptionMessage": message}).encode()
-        return Response(status, body, JSON)
-    return Response(status, bulk1_xml.error_document(code, message), _XML)
+        return Response(status, body, JSON, headers)
+    return Response(status, bulk1_xml.error_document(code, message), _XML, headers)
 
 
 def _render(request: Request, job: Bulk1Job, info: Mapping[str, Any], root: str, status: int = 200) -> Response:

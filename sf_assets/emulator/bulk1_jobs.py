@@ -90,6 +90,7 @@ class Bulk1Job:
     external_id_field_name: str | None = None
     state: str = "Open"
     batches: list[Bulk1Batch] = field(default_factory=list)
+    retries: int = 0  # batches put back in the queue by a requeue_batch fault
 
     def info(self) -> dict[str, Any]:
         """JobInfo in the schema's element order (bulk1_jobInfo_*_xml.tpl); counters sum the batches."""
@@ -115,7 +116,7 @@ class Bulk1Job:
                 "numberBatchesFailed": states.count("Failed"),
                 "numberBatchesTotal": len(states),
                 "numberRecordsProcessed": sum(b.number_records_processed for b in self.batches),
-                "numberRetries": 0,
+                "numberRetries": self.retries,
                 "apiVersion": self.api_version,
                 "numberRecordsFailed": sum(b.number_records_failed for b in self.batches),
                 "totalProcessingTime": sum(b.total_processing_time for b in self.batches),

@@ -6,6 +6,11 @@ a time, in the order they were added, and the next only when the previous has fi
 is read, planned and applied exactly as a Bulk API 2.0 internal batch is (same plan, engine,
 transactions of ``transaction_size``, simulated speed and discard mode), and its states go
 Queued → InProgress → Completed or Failed; a job aborted first leaves it NotProcessed.
+
+The fault rules' ``fail_job`` and ``requeue_batch`` reach 1.0 jobs through the same :class:`JobFaults` as
+2.0 ones, consulted as each batch starts: a failed batch ends ``Failed`` with the rule's message and
+processes none of its rows (its job goes on: 1.0 batches are independent); a requeued one goes back to
+the queue, counted in the job's ``numberRetries``, and runs again.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from contextlib import nullcontext
 
 from . import bulk1_content, discard, dml
 from .bulk1_jobs import Bulk1Batch, Bulk1Job, Bulk1Service
+from .faults import JobFaults
 from .processing import ProcessingModel, Processor
 
 log = logging.getLogger(__name__)
@@ -32,6 +38,8 @@ class Bulk1Processor:
         service: The Bulk API 1.0 service whose batches are processed.
         engine: Applies rows to the store (the one Bulk API 2.0 uses).
         model: Returns the org's current processing model, which can change at run time.
+        locker: The 2.0 processor, whose parent locks 1.0 transactions share.
+        job_faults: Injected job faults; by default the 2.0 processor's, so one set of rules reaches both APIs.
     """
 
     def __init__(
@@ -40,12 +48,16 @@ class Bulk1Processor:
         engine: dml.Engine,
         model: Callable[[], ProcessingModel],
         locker: Processor | None = None,
+        job_faults: JobFaults | None = None,
     ) -> None:
         self.service = service
         self.engine = engine
         self.model = model
         # The 2.0 processor's parent locks: 1.0 and 2.0 transactions contend for the same parents.
         self.locker = locker
+        if job_faults is None:
+            job_faults = locker.job_faults if locker is not None else JobFaults()
+        self.job_faults = job_faults
         self._queue: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._lock = threading.Lock()
         self._serial_waiting: dict[str, deque[str]] = {}  # Serial job id -> batch ids not yet handed out
@@ -131,8 +143,15 @@ class Bulk1Processor:
             # Checked under the lock: an abort between the check and the change must win.
             if batch.state != "Queued":
                 return
+            injected = self.job_faults.take(job.id, sum(b.state in ("Completed", "Failed") for b in job.batches))
+            if injected is not None and injected[0] == "requeue":
+                self._requeue(job, batch)
+                return
             batch.state = "InProgress"
             self.service.touch(batch)
+        if injected is not None:
+            self._finish(batch, "Failed", injected[1])
+            return
         started = time.perf_counter()
         try:
             data = self.service.request_path(batch).read_bytes()
@@ -157,6 +176,17 @@ class Bulk1Processor:
             batch.number_records_failed = len(errors) - errors.count(None)
             batch.api_active_processing_time = int((time.perf_counter() - started) * 1000)
         self._finish(batch, "Completed")
+
+    def _requeue(self, job: Bulk1Job, batch: Bulk1Batch) -> None:
+        """Puts a batch that was about to start back in the queue; it stays Queued. Called under the service lock."""
+        job.retries += 1
+        self.service.touch(job)
+        if job.concurrency_mode != "Serial":
+            self._enqueue(job.id, batch.id)
+            return
+        with self._lock:
+            # First in line again: the job's next batch must not start before it (see _work's finally).
+            self._serial_waiting.setdefault(job.id, deque()).appendleft(batch.id)
 
     def _apply(self, batch_plan: dml.Plan, rows: list[list[str]]) -> tuple[list[str], list[bool], list[str | None]]:
         """Every row's outcome, applied in transactions of ``transaction_size`` as a 2.0 batch is."""

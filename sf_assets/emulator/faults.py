@@ -49,10 +49,12 @@ _ERRORS: Mapping[int, tuple[str, str]] = {
     429: ("REQUEST_LIMIT_EXCEEDED", "Too many requests. Retry later."),
     503: ("SERVER_UNAVAILABLE", "Server temporarily unavailable."),
 }
-# A Bulk API 2.0 ingest job named in a path, or in the body of the response that created it.
-_JOB_IN_PATH = re.compile(r"/jobs/ingest/([0-9A-Za-z]{15,18})(?:/|$)", re.IGNORECASE)
-_JOB_CREATE = re.compile(r"/jobs/ingest/?$", re.IGNORECASE)
-_JOB_IN_BODY = re.compile(rb'"id"\s*:\s*"(750[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?)"')
+# An ingest job (Bulk API 2.0's /jobs/ingest, 1.0's /services/async/{version}/job) named in a path, or in the
+# body (JSON, or 1.0's XML) of the response that created it.
+_JOBS = r"(?:/jobs/ingest|/services/async/v?\d+\.\d/job)"
+_JOB_IN_PATH = re.compile(_JOBS + r"/([0-9A-Za-z]{15,18})(?:/|$)", re.IGNORECASE)
+_JOB_CREATE = re.compile(_JOBS + r"/?$", re.IGNORECASE)
+_JOB_IN_BODY = re.compile(rb'(?:"id"\s*:\s*"|<id>)(750[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?)[<"]')
 
 
 class DroppedConnectionError(ConnectionAbortedError):

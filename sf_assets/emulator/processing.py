@@ -97,6 +97,11 @@ def _result_lines(
 def _raw_result_lines(results: dml.Results, records: list[str]) -> str:
     """Discard mode's successful-results lines for records kept as sent: the Id and flag quoted as
     Salesforce writes them, then the record's own text (the same cells, though not re-quoted)."""
+    if not records:
+        return ""
+    if all(results.created):
+        # Joined in C: each line is '\n"<Id>","true",<record>'.
+        return '\n"' + '\n"'.join(map('","true",'.join, zip(results.record_ids, records, strict=True)))
     flags = map(_FLAGS.__getitem__, results.created)
     return "".join(map('\n"{}","{}",{}'.format, results.record_ids, flags, records))
 

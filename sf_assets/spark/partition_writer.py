@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from sf_assets.bulk import IngestClient, JobFailedError, JobInfo, JobSpec
+from sf_assets.bulk import JobFailedError, JobInfo, JobSpec, Transport
 from sf_assets.bulk.ingest import PollSchedule
 from sf_assets.bulk.limits import api_usage
 from sf_assets.bulk.transport import is_transient
@@ -55,6 +55,22 @@ class JobLimits:
     success_results: bool = False
     row_retries: int = 3
     retry_delay: float = 1.0
+
+
+class JobClient(Protocol):
+    """The ingest calls a partition writer makes: :class:`~sf_assets.bulk.IngestClient` (Bulk API 2.0) or
+    :class:`~sf_assets.spark.bulk1_jobs.Bulk1Jobs` (Bulk API 1.0 batches presented as jobs)."""
+
+    transport: Transport
+
+    def create(self, spec: JobSpec) -> JobInfo: ...
+    def upload(self, job_id: str, data: bytes | IO[bytes], *, retry: bool = True) -> str | None: ...
+    def close(self, job_id: str) -> JobInfo: ...
+    def abort(self, job_id: str) -> JobInfo: ...
+    def abandon(self, job_id: str) -> None: ...
+    def info(self, job_id: str) -> JobInfo: ...
+    def wait(self, job_id: str, schedule: PollSchedule | None = None) -> JobInfo: ...
+    def results(self, job_id: str, kind: str, sink: Callable[[bytes], object]) -> int: ...
 
 
 class _JobFile:
@@ -89,7 +105,7 @@ class PartitionWriter:
 
     def __init__(
         self,
-        jobs: IngestClient,
+        jobs: JobClient,
         spec: JobSpec,
         encoder: CsvEncoder,
         results: ResultFiles,
@@ -381,7 +397,7 @@ class PartitionWriter:
                     raise
                 log.warning("upload to job %s failed (%s); moving its rows to a new job", created.id, error)
                 with contextlib.suppress(Exception):
-                    self.jobs.abort(created.id)
+                    self.jobs.abandon(created.id)
                 with self._lock:
                     self._open_jobs.discard(created.id)
                 time.sleep(self.jobs.transport.retry.delay(attempt))

@@ -66,3 +66,24 @@ def test_an_expired_session_logs_in_again(bulk1: Bulk1Client, org: LocalOrg, org
     operator_call(org, org_session, "POST", "sessions/revoke")
     assert bulk1.create_job(JobSpec("Account", "insert"))
     assert bulk1.transport.logins == 2
+
+
+def test_closing_a_closed_job_again_is_not_an_error(bulk1: Bulk1Client) -> None:
+    # A close whose answer was lost is sent again, and finds the job closed by the first.
+    job = bulk1.create_job(JobSpec("Account", "insert"))
+    bulk1.close_job(job)
+    bulk1.close_job(job)
+    assert bulk1.job_state(job) == "Closed"
+
+
+def test_closing_an_aborted_job_is_an_error(bulk1: Bulk1Client) -> None:
+    job = bulk1.create_job(JobSpec("Account", "insert"))
+    bulk1.abort_job(job)
+    with pytest.raises(ApiError, match="InvalidJobState"):
+        bulk1.close_job(job)
+
+
+def test_a_jobs_batches_are_listed_in_the_order_added(bulk1: Bulk1Client) -> None:
+    job = bulk1.create_job(JobSpec("Account", "insert"))
+    added = [bulk1.add_batch(job, f"Name\nAccount {i}\n".encode()).id for i in range(3)]
+    assert [batch.id for batch in bulk1.list_batches(job)] == added

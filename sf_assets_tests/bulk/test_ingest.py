@@ -7,6 +7,7 @@ import itertools
 import pytest
 
 from sf_assets.bulk import Credentials, IngestClient, JobFailedError, JobSpec, Transport
+from sf_assets.bulk.errors import ApiError
 from sf_assets.bulk.ingest import PollSchedule
 from sf_assets.emulator import LocalOrg
 
@@ -93,3 +94,21 @@ def test_an_upsert_job_names_its_external_id() -> None:
         "LF",
         "COMMA",
     )
+
+
+def test_closing_a_job_again_reports_it_instead_of_failing(jobs: IngestClient) -> None:
+    job_id = _run(jobs, JobSpec("Account", "insert"), "Name\nAcme\n")
+    assert jobs.close(job_id).state in ("UploadComplete", "InProgress", "JobComplete")
+
+
+def test_closing_an_aborted_job_still_fails(jobs: IngestClient) -> None:
+    job = jobs.create(JobSpec("Account", "insert"))
+    jobs.abort(job.id)
+    with pytest.raises(ApiError, match="INVALIDJOBSTATE"):
+        jobs.close(job.id)
+
+
+def test_abandoning_a_job_aborts_it(jobs: IngestClient) -> None:
+    job = jobs.create(JobSpec("Account", "insert"))
+    jobs.abandon(job.id)
+    assert jobs.info(job.id).state == "Aborted"

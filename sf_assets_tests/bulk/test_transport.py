@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from sf_assets.bulk import ApiError, Credentials, OrgSession, RetryPolicy, Transport
+from sf_assets.bulk.transport import is_transient
 from sf_assets.emulator import LocalOrg
 from sf_assets_tests.conftest import operator_call
 
@@ -119,3 +120,13 @@ def test_logs_never_show_a_secret(
     secrets = [soap_credentials.password, soap_credentials.security_token, transport.org.access_token]
     assert caplog.records
     assert not [secret for secret in secrets if secret and secret in caplog.text]
+
+
+def test_bulk1_request_limit_is_transient() -> None:
+    error = ApiError(403, "ExceededQuota", "TotalRequests Limit exceeded.", method="GET", path="job/750/batch/751")
+    assert is_transient(error)
+
+
+def test_bulk1_spent_batch_allocation_is_not_transient() -> None:
+    message = "The daily limit of Bulk API batches or records has been exceeded"
+    assert not is_transient(ApiError(400, "ExceededQuota", message, method="POST", path="job/750/batch"))

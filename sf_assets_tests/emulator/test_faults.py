@@ -131,6 +131,13 @@ def test_bulk1_paths_get_the_error_as_a_bulk1_exception(api: _Api) -> None:
     assert "<exceptionCode>SERVER_UNAVAILABLE</exceptionCode>" in response.text
 
 
+def test_a_429_on_a_bulk1_path_stays_a_429_with_its_retry_after(api: _Api) -> None:
+    api.faults({"path": "^/services/async/", "action": "error", "status": 429, "retry_after": 2})
+    response = api.call("GET", "/services/async/59.0/job/750000000000000AAA")
+    assert (response.status_code, response.headers.get("Retry-After")) == (429, "2")
+    assert "<exceptionCode>ExceededQuota</exceptionCode>" in response.text
+
+
 def test_path_must_match(api: _Api) -> None:
     api.faults({"path": "/sobjects$", "action": "error", "status": 503})
     assert api.statuses(2) == [200, 200]
@@ -321,6 +328,70 @@ def test_requeue_batch_bumps_retries_and_processes_every_row(api: _Api) -> None:
     info = api.wait(api.job(50))
     assert (info["state"], info["retries"]) == ("JobComplete", 2)
     assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (50, 0)
+    assert api.accounts() == 50
+
+
+_BULK1 = "/services/async/59.0/job"
+_BULK1_JOB = _BULK1 + "/\\w+$"
+_BULK1_BATCH = _BULK1 + "/\\w+/batch$"
+
+
+def _bulk1_job(api: _Api, *batches: int, serial: bool = False) -> str:
+    """A 1.0 Account insert job (created in XML, as the writer does) with batches of these many rows, closed."""
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?><jobInfo xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
+        "<operation>insert</operation><object>Account</object>"
+        f"<concurrencyMode>{'Serial' if serial else 'Parallel'}</concurrencyMode>"
+        "<contentType>CSV</contentType></jobInfo>"
+    )
+    created = api.call("POST", _BULK1, data=body, headers={"Content-Type": "application/xml"})
+    job_id = created.text.split("<id>")[1].split("</id>")[0]
+    for number, rows in enumerate(batches):
+        data = "Name\n" + "".join(f"Account {number}-{i}\n" for i in range(rows))
+        assert api.call("POST", f"{_BULK1}/{job_id}/batch", data=data, headers={"Content-Type": "text/csv"}).ok
+    closing = {"state": "Closed"}
+    assert api.call("POST", f"{_BULK1}/{job_id}", json=closing).ok
+    return job_id
+
+
+def _bulk1_batches(api: _Api, job_id: str) -> list[dict[str, Any]]:
+    """The job's batches once every one has ended."""
+    deadline = time.monotonic() + 10
+    while True:
+        batches = api.call("GET", f"{_BULK1}/{job_id}/batch", headers={"Accept": "application/json"}).json()
+        if all(batch["state"] in ("Completed", "Failed") for batch in batches["batchInfo"]):
+            return list(batches["batchInfo"])
+        assert time.monotonic() < deadline, batches
+        time.sleep(0.02)
+
+
+def test_fail_job_fails_a_bulk1_batch_and_writes_none_of_its_rows(api: _Api) -> None:
+    api.faults({"method": "POST", "path": _BULK1_BATCH, "action": "fail_job"})
+    [batch] = _bulk1_batches(api, _bulk1_job(api, 5))
+    assert (batch["state"], batch["numberRecordsProcessed"]) == ("Failed", 0)
+    assert batch["stateMessage"].startswith("InternalServerError : " + _UNEXPECTED)
+    assert api.accounts() == 0
+
+
+def test_fail_job_fails_one_bulk1_batch_after_batches_attached_at_create(api: _Api) -> None:
+    # Serial, so the batches run in order; a 1.0 batch fails alone, the job's later batches still run.
+    api.faults({"method": "POST", "path": _BULK1 + "$", "action": "fail_job", "after_batches": 1, "message": "X : y"})
+    batches = _bulk1_batches(api, _bulk1_job(api, 2, 3, 4, serial=True))
+    assert [(batch["state"], batch.get("stateMessage")) for batch in batches] == [
+        ("Completed", None),
+        ("Failed", "X : y"),
+        ("Completed", None),
+    ]
+    assert api.accounts() == 6
+
+
+def test_requeue_batch_runs_a_bulk1_batch_again_counted_in_retries(api: _Api) -> None:
+    api.faults({"method": "POST", "path": _BULK1_BATCH, "action": "requeue_batch", "times": 2})
+    job_id = _bulk1_job(api, 50)
+    [batch] = _bulk1_batches(api, job_id)
+    assert (batch["state"], batch["numberRecordsProcessed"]) == ("Completed", 50)
+    info = api.call("GET", f"{_BULK1}/{job_id}", headers={"Accept": "application/json"}).json()
+    assert info["numberRetries"] == 2
     assert api.accounts() == 50
 
 

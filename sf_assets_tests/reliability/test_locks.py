@@ -77,9 +77,9 @@ def _contacts_in_org(org: LocalOrg, session: requests.Session) -> int:
 
 
 def test_interleaved_parents_fail_rows_with_unable_to_lock_row(
-    spark: SparkSession, locking_org: LocalOrg, org_session: requests.Session, write: Write
+    spark: SparkSession, locking_org: LocalOrg, org_session: requests.Session, write: Write, bulk_api: str
 ) -> None:
-    summary = write(_contacts(spark), **OPTIONS, maxRowRetries=0)
+    summary = write(_contacts(spark), **OPTIONS, maxRowRetries=0, api_version=bulk_api)
     print(
         f"\nLOCKS interleaved, no resends: {summary.to_json()['errors_by_code']}, retries "
         f"{[job['retries'] for job in _jobs(summary)]}, succeeded {summary.succeeded}"
@@ -90,9 +90,9 @@ def test_interleaved_parents_fail_rows_with_unable_to_lock_row(
 
 
 def test_parents_grouped_by_partition_never_contend(
-    spark: SparkSession, locking_org: LocalOrg, org_session: requests.Session, write: Write
+    spark: SparkSession, locking_org: LocalOrg, org_session: requests.Session, write: Write, bulk_api: str
 ) -> None:
-    summary = write(_grouped(_contacts(spark)), **OPTIONS, maxRowRetries=0)
+    summary = write(_grouped(_contacts(spark)), **OPTIONS, maxRowRetries=0, api_version=bulk_api)
     print(
         f"\nLOCKS grouped: {summary.to_json()['errors_by_code']}, retries "
         f"{[job['retries'] for job in _jobs(summary)]}, succeeded {summary.succeeded}"
@@ -103,9 +103,9 @@ def test_parents_grouped_by_partition_never_contend(
 
 
 def test_resends_land_every_interleaved_row(
-    spark: SparkSession, locking_org: LocalOrg, org_session: requests.Session, write: Write
+    spark: SparkSession, locking_org: LocalOrg, org_session: requests.Session, write: Write, bulk_api: str
 ) -> None:
-    summary = write(_contacts(spark), **OPTIONS)
+    summary = write(_contacts(spark), **OPTIONS, api_version=bulk_api)
     jobs = _jobs(summary)
     print(
         f"\nLOCKS interleaved, resends: jobs {len(jobs)}, resent {[job['resent'] for job in jobs]}, "

@@ -11,7 +11,11 @@ cases with the same outcomes, so the two cannot drift. Four outcomes are documen
 - **error after rows were sent**: a task fails part-way through its partition; the message holds the documented
   text, and the aborted write's summary accounts for every row of that partition, including those that landed.
 
-Per-row cases share a few writes (one per group), made by the first case of the group that runs.
+Per-row cases share a few writes (one per group and Bulk API), made by the first case of the group that runs.
+
+Per-row and handled cases run through Bulk API 2.0 and 1.0 (``api_version``), since their rows reach the
+partition writer and Salesforce. Errors before any write run through 2.0 only: they are raised on the driver by
+option parsing, login, describe or the column plan, which are the same for both APIs and come before any Bulk call.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +56,21 @@ class Ctx:
     """What a case needs to build its input and check its outcome."""
 
     spark: SparkSession
-    write: Write
+    writer: Write
     org: LocalOrg
     session: Any
     sf: Salesforce
     connection: dict[str, str]
     tmp_path: Path
+    api: str = "2"
+
+    def write(self, df: DataFrame, **options: str) -> WriteSummary:
+        """Write through this context's Bulk API; an ``api_version`` in ``options`` (a bad one) wins."""
+        summary = self.writer(df, **{"api_version": self.api, **options})
+        # Both halves pass on the same expectations, so prove each really went through its own API.
+        used = {api for api, count in self.jobs().items() if count}
+        assert used == ({self.api} if summary.job_ids else set()), (self.api, used, summary.job_ids)
+        return summary
 
     def frame(self, rows: list[tuple[Any, ...]], schema: str) -> DataFrame:
         return self.spark.createDataFrame(rows, schema).coalesce(1)
@@ -69,6 +82,10 @@ class Ctx:
 
     def counters(self) -> dict[str, Any]:
         return dict(operator_call(self.org, self.session, "GET", "counters").json())
+
+    def jobs(self) -> dict[str, int]:
+        """The org's jobs by Bulk API; the operator's counters know only 2.0 jobs, so 1.0's are read off the org."""
+        return {"2": sum(self.counters()["jobs"].values()), "1": len(self.org.bulk1.jobs)}
 
 
 @dataclass(frozen=True)
@@ -462,9 +479,8 @@ def _empty_dataframe(ctx: Ctx) -> None:
         0,
         (),
     )
-    counters = ctx.counters()
-    assert counters["jobs"] == {}
-    assert counters["records"]["Contact"] == 0
+    assert ctx.jobs() == {"2": 0, "1": 0}
+    assert ctx.counters()["records"]["Contact"] == 0
 
 
 def _oversized_row_after_others(ctx: Ctx) -> None:
@@ -499,8 +515,8 @@ CASES = ERROR_CASES + ROW_CASES + HANDLED_CASES
 
 
 @pytest.fixture(scope="module")
-def group_outcomes() -> dict[str, GroupOutcome]:
-    """Each group's write, made once by the first case of the group that runs."""
+def group_outcomes() -> dict[tuple[str, str], GroupOutcome]:
+    """Each group's write per Bulk API, keyed by (api_version, group), made by the first case of it that runs."""
     return {}
 
 
@@ -517,6 +533,12 @@ def ctx(
     return Ctx(spark, write, org, org_session, sf, connection, tmp_path)
 
 
+@pytest.fixture
+def api_ctx(ctx: Ctx, bulk_api: str) -> Ctx:
+    """``ctx`` writing through each Bulk API in turn."""
+    return replace(ctx, api=bulk_api)
+
+
 def _save(ctx: Ctx, attempt: Attempt) -> None:
     if attempt.mode == "append":
         ctx.write(attempt.df, **attempt.options)
@@ -525,10 +547,11 @@ def _save(ctx: Ctx, attempt: Attempt) -> None:
     writer.options(**ctx.creds).options(**attempt.options).save()
 
 
-def _group(ctx: Ctx, outcomes: dict[str, GroupOutcome], name: str) -> GroupOutcome:
-    if name not in outcomes:
-        outcomes[name] = GROUPS[name](ctx)
-    return outcomes[name]
+def _group(ctx: Ctx, outcomes: dict[tuple[str, str], GroupOutcome], name: str) -> GroupOutcome:
+    key = (ctx.api, name)
+    if key not in outcomes:
+        outcomes[key] = GROUPS[name](ctx)
+    return outcomes[key]
 
 
 def test_cases_have_unique_names_and_cover_every_area() -> None:
@@ -538,6 +561,7 @@ def test_cases_have_unique_names_and_cover_every_area() -> None:
     assert len(CASES) >= 25
 
 
+# Single-API on purpose: these errors are raised on the driver before any Bulk call, whatever api_version says.
 @pytest.mark.parametrize("case", [case.param() for case in ERROR_CASES])
 def test_error_before_any_write(ctx: Ctx, case: Case) -> None:
     assert case.build is not None
@@ -548,15 +572,16 @@ def test_error_before_any_write(ctx: Ctx, case: Case) -> None:
     assert f"{case.raised}: " in message, message
     for text in (case.gets, *case.fragments):
         assert text in message, message
-    counters = ctx.counters()
-    assert counters["jobs"] == {}
-    assert set(counters["records"].values()) == {0}
+    assert ctx.jobs() == {"2": 0, "1": 0}
+    assert set(ctx.counters()["records"].values()) == {0}
 
 
 @pytest.mark.parametrize("case", [case.param() for case in ROW_CASES])
-def test_per_row_error_in_results(ctx: Ctx, group_outcomes: dict[str, GroupOutcome], case: Case) -> None:
+def test_per_row_error_in_results(
+    api_ctx: Ctx, group_outcomes: dict[tuple[str, str], GroupOutcome], case: Case
+) -> None:
     assert case.group is not None
-    outcome = _group(ctx, group_outcomes, case.group)
+    outcome = _group(api_ctx, group_outcomes, case.group)
     errors = outcome.failed.get(case.name)
     assert errors, f"{case.name} is not among the failed rows: {outcome.failed}"
     assert len(errors) == outcome.tags.count(case.name)
@@ -573,12 +598,12 @@ def test_per_row_error_in_results(ctx: Ctx, group_outcomes: dict[str, GroupOutco
 
 
 @pytest.mark.parametrize("case", [case.param() for case in HANDLED_CASES])
-def test_handled(ctx: Ctx, group_outcomes: dict[str, GroupOutcome], case: Case) -> None:
+def test_handled(api_ctx: Ctx, group_outcomes: dict[tuple[str, str], GroupOutcome], case: Case) -> None:
     if case.check is not None:
-        case.check(ctx)
+        case.check(api_ctx)
         return
     assert case.group is not None
-    outcome = _group(ctx, group_outcomes, case.group)
+    outcome = _group(api_ctx, group_outcomes, case.group)
     HANDLED_IN_GROUPS[case.name](outcome)
     assert set(outcome.good) <= set(outcome.landed)
 

@@ -38,12 +38,6 @@ from .conftest import Write
 _SPARK_ERRORS = (AnalysisException, PythonException)
 
 
-@pytest.fixture(params=["2", "1"], ids=["bulk2", "bulk1"])
-def bulk_api(request: pytest.FixtureRequest) -> str:
-    """The same behaviour through Bulk API 2.0 and Bulk API 1.0."""
-    return str(request.param)
-
-
 def _accounts(spark: SparkSession, *rows: tuple[str, str | None]) -> Any:
     return spark.createDataFrame(list(rows), "Oracle_Id__c string, Name string")
 
@@ -391,27 +385,35 @@ def test_crossing_the_failure_threshold_raises_after_reporting(
     assert (summary["status"], summary["failed"]) == ("threshold_exceeded", 2)
 
 
-def test_a_fraction_below_the_threshold_succeeds(spark: SparkSession, write: Write) -> None:
+def test_a_fraction_below_the_threshold_succeeds(spark: SparkSession, write: Write, bulk_api: str) -> None:
     df = _accounts(spark, ("ORA-1", "Acme"), ("ORA-2", None), ("ORA-3", "Tech"))
-    assert (
-        write(df, sobject="Account", operation="upsert", upsertField="Oracle_Id__c", failureThreshold="50%").failed == 1
-    )
+    options = {"sobject": "Account", "operation": "upsert", "upsertField": "Oracle_Id__c", "failureThreshold": "50%"}
+    assert write(df, api_version=bulk_api, **options).failed == 1
 
 
-def test_a_failed_job_fails_the_write_quoting_salesforce(
-    spark: SparkSession, org: LocalOrg, org_session: requests.Session, write: Write
+# The daily allocation each API's ingest spends: 2.0 counts records, 1.0 counts batches.
+_INGEST_ALLOCATION = {"2": "DailyBulkV2IngestRecords", "1": "DailyBulkApiBatches"}
+
+
+def test_a_spent_daily_allocation_fails_the_write_quoting_salesforce(
+    spark: SparkSession, org: LocalOrg, org_session: requests.Session, write: Write, bulk_api: str
 ) -> None:
-    operator_call(org, org_session, "PATCH", "config", {"limits": {"DailyBulkV2IngestRecords": 1}})
+    limit = _INGEST_ALLOCATION[bulk_api]
+    maximum = operator_call(org, org_session, "GET", "counters").json()["limits"][limit]["Max"]
+    # Enough for the first job (2.0) or batch (1.0) of one row; the second runs out.
+    operator_call(org, org_session, "PATCH", "config", {"limits": {limit: 1}})
     try:
-        with pytest.raises(_SPARK_ERRORS, match="ExceededQuota : The daily limit"):
+        with pytest.raises(_SPARK_ERRORS, match=r"ExceededQuota ?: The daily limit"):
             write(
                 _accounts(spark, ("ORA-1", "Acme"), ("ORA-2", "Tech")).coalesce(1),
+                api_version=bulk_api,
                 sobject="Account",
                 operation="upsert",
                 upsertField="Oracle_Id__c",
+                batchSize=1,
             )
     finally:
-        operator_call(org, org_session, "PATCH", "config", {"limits": {"DailyBulkV2IngestRecords": 150_000_000}})
+        operator_call(org, org_session, "PATCH", "config", {"limits": {limit: maximum}})
 
 
 def test_overwrite_mode_is_refused(spark: SparkSession, sf_creds: dict[str, str]) -> None:

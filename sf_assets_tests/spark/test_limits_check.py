@@ -22,6 +22,11 @@ def test_estimate_counts_jobs_batches_and_calls() -> None:
     assert (needed.jobs, needed.batches, needed.api_requests) == (3, 6, 36)
 
 
+def test_a_bulk1_write_spends_one_batch_per_job() -> None:
+    needed = estimate(25_000, _options(batch_size=10_000, bulk_api="1"), partitions=1)
+    assert (needed.jobs, needed.batches) == (3, 3)
+
+
 def test_every_partition_may_add_a_part_full_job() -> None:
     assert estimate(25_000, _options(batch_size=10_000), partitions=4).jobs == 6
 

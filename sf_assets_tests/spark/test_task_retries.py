@@ -44,12 +44,20 @@ def _writing_workers(port: int) -> list[psutil.Process]:
 
 
 def _completed_jobs(org: LocalOrg, session: requests.Session) -> int:
-    return int(operator_call(org, session, "GET", "counters").json()["jobs"].get("JobComplete", 0))
+    """2.0 jobs and 1.0 batches (the writer's jobs on Bulk API 1.0) the org has completed."""
+    completed = int(operator_call(org, session, "GET", "counters").json()["jobs"].get("JobComplete", 0))
+    return completed + sum(batch.state == "Completed" for job in list(org.bulk1.jobs.values()) for batch in job.batches)
 
 
 @pytest.mark.slow
 def test_a_killed_worker_does_not_duplicate_inserts(
-    spark: SparkSession, org: LocalOrg, org_session: requests.Session, sf: Salesforce, write: Write, slow_jobs: None
+    spark: SparkSession,
+    org: LocalOrg,
+    org_session: requests.Session,
+    sf: Salesforce,
+    write: Write,
+    slow_jobs: None,
+    bulk_api: str,
 ) -> None:
     df = spark.range(100).select(F.concat(F.lit("Account "), F.col("id").cast("string")).alias("Name")).coalesce(1)
     killed: list[psutil.Process] = []
@@ -65,7 +73,9 @@ def test_a_killed_worker_does_not_duplicate_inserts(
 
     killer = threading.Thread(target=kill_after_two_jobs)
     killer.start()
-    summary = write(df, sobject="Account", operation="insert", batchSize="20", maxJobsInFlight="1")
+    summary = write(
+        df, sobject="Account", operation="insert", batchSize="20", maxJobsInFlight="1", api_version=bulk_api
+    )
     killer.join()
     assert killed, "no Python worker was running the task"
     assert (summary.records_in, summary.succeeded) == (100, 100)
