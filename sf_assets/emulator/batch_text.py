@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import overload
+from typing import Self, overload
 
 
 def plain_lines(text: str) -> list[str] | None:
@@ -56,54 +56,38 @@ def columns(lines: list[str], delimiter: str, width: int) -> list[list[str]] | N
     return [cells[index::width] for index in range(width)]
 
 
-class SplitLines(Sequence[list[str]]):
+class _TextRows(Sequence[list[str]]):
+    """Records kept as text, read as rows of cells only when a row is asked for."""
+
+    def __init__(self, texts: list[str], delimiter: str) -> None:
+        self.texts = texts
+        self._delimiter = delimiter
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    @overload
+    def __getitem__(self, index: int) -> list[str]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Self: ...
+    def __getitem__(self, index: int | slice) -> list[str] | Self:
+        if isinstance(index, slice):
+            return type(self)(self.texts[index], self._delimiter)
+        return next(iter(type(self)([self.texts[index]], self._delimiter)))
+
+
+class SplitLines(_TextRows):
     """Quote-free lines as rows of cells, split only when a row is read (on the rare error paths
     when columns are at hand)."""
 
-    def __init__(self, lines: list[str], delimiter: str) -> None:
-        self._lines = lines
-        self._delimiter = delimiter
-
-    def __len__(self) -> int:
-        return len(self._lines)
-
-    @overload
-    def __getitem__(self, index: int) -> list[str]: ...
-    @overload
-    def __getitem__(self, index: slice) -> SplitLines: ...
-    def __getitem__(self, index: int | slice) -> list[str] | SplitLines:
-        if isinstance(index, slice):
-            return SplitLines(self._lines[index], self._delimiter)
-        return self._lines[index].split(self._delimiter)
-
     def __iter__(self) -> Iterator[list[str]]:
         delimiter = self._delimiter
-        return (line.split(delimiter) for line in self._lines)
+        return (line.split(delimiter) for line in self.texts)
 
 
-class RawRecords(Sequence[list[str]]):
+class RawRecords(_TextRows):
     """Raw CSV records (see :func:`records`) as rows of cells, parsed only when a row is read:
     discard mode echoes records as they came and reads cells only on error paths."""
 
-    def __init__(self, records: list[str], delimiter: str) -> None:
-        self._records = records
-        self._delimiter = delimiter
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    @overload
-    def __getitem__(self, index: int) -> list[str]: ...
-    @overload
-    def __getitem__(self, index: slice) -> RawRecords: ...
-    def __getitem__(self, index: int | slice) -> list[str] | RawRecords:
-        if isinstance(index, slice):
-            return RawRecords(self._records[index], self._delimiter)
-        return next(csv.reader([self._records[index]], delimiter=self._delimiter))
-
     def __iter__(self) -> Iterator[list[str]]:
-        return csv.reader(self._records, delimiter=self._delimiter)
-
-    @property
-    def texts(self) -> list[str]:
-        return self._records
+        return csv.reader(self.texts, delimiter=self._delimiter)
