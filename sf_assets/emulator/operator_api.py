@@ -6,6 +6,7 @@ They need a valid session like every API call, so a running org never opens an u
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +54,14 @@ def register(router: Router, org: LocalOrg) -> None:
         )
 
     def counters(request: Request) -> Response:
-        states: dict[str, int] = {}
-        for job in list(org.ingest.jobs.values()):
-            states[job.state] = states.get(job.state, 0) + 1
+        states = Counter(job.state for job in list(org.ingest.jobs.values()))
+        bulk1_jobs = list(org.bulk1.jobs.values())
         return Response.json(
             {
                 **org.counters,
-                "jobs": states,
+                "jobs": dict(states),
+                "bulk1_jobs": dict(Counter(job.state for job in bulk1_jobs)),
+                "bulk1_batches": dict(Counter(batch.state for job in bulk1_jobs for batch in list(job.batches))),
                 "records": {o.name: org.store.count(o) for o in org.schema.objects},
                 "limits": org.limits.snapshot(include_internal=True),
             }

@@ -13,6 +13,7 @@ import pytest
 from simple_salesforce import Salesforce
 
 from sf_assets.emulator import LocalOrg
+from sf_assets_tests.conftest import operator_call
 
 NS = "{http://www.force.com/2009/06/asyncapi/dataload}"
 _CLOSE = b'<jobInfo xmlns="http://www.force.com/2009/06/asyncapi/dataload"><state>Closed</state></jobInfo>'
@@ -346,3 +347,13 @@ def test_abort_leaves_queued_batches_not_processed(classic: Classic) -> None:
     assert aborted["state"] == "Aborted"
     assert classic.wait(job_id, first)["state"] in ("Completed", "NotProcessed")
     assert classic.batch(job_id, last)["state"] == "NotProcessed"
+
+
+def test_operator_counters_count_bulk1_jobs_and_batches_by_state(
+    classic: Classic, org: LocalOrg, org_session: Any
+) -> None:
+    job_id = classic.create()
+    batch_id = classic.add(job_id, "Name\nA\n")
+    classic.wait(job_id, batch_id)
+    counters = operator_call(org, org_session, "GET", "counters").json()
+    assert (counters["bulk1_jobs"], counters["bulk1_batches"]) == ({"Open": 1}, {"Completed": 1})

@@ -84,8 +84,9 @@ class Ctx:
         return dict(operator_call(self.org, self.session, "GET", "counters").json())
 
     def jobs(self) -> dict[str, int]:
-        """The org's jobs by Bulk API; the operator's counters know only 2.0 jobs, so 1.0's are read off the org."""
-        return {"2": sum(self.counters()["jobs"].values()), "1": len(self.org.bulk1.jobs)}
+        """The org's jobs by Bulk API."""
+        counters = self.counters()
+        return {"2": sum(counters["jobs"].values()), "1": sum(counters["bulk1_jobs"].values())}
 
 
 @dataclass(frozen=True)
