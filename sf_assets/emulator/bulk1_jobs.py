@@ -3,16 +3,18 @@ that creates, closes and aborts jobs and accepts their batches.
 
 Unlike Bulk API 2.0, a 1.0 client cuts its own batches and each is queued for processing the moment it
 is added, whether or not the job is closed yet; closing only stops more batches from being added.
-Jobs and batches live in memory and their data under ``DIR/bulk1/{job}/``; they do not outlive the org.
+Each job is saved as ``DIR/bulk1/{job}/job.json`` beside its batches' data whenever it or a batch changes, so
+jobs outlive a restart as 2.0's do; batches that had not finished then run again.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -159,9 +161,8 @@ class Bulk1Service:
         self.user_id = user_id
         self.limits = limits
         self.lock = threading.RLock()
-        self.jobs: dict[str, Bulk1Job] = {}
+        self.jobs: dict[str, Bulk1Job] = {job.id: job for job in self._saved_jobs()}
         self.on_batch_added: list[Callable[[Bulk1Job, Bulk1Batch], None]] = []
-        shutil.rmtree(self.root, ignore_errors=True)  # jobs are in memory: files of a previous run are orphans
 
     # -- paths ---------------------------------------------------------------------------------------
 
@@ -189,7 +190,26 @@ class Bulk1Service:
         raise error("InvalidBatch", f"Invalid batch id: {batch_id}")
 
     def touch(self, target: Bulk1Job | Bulk1Batch) -> None:
+        """Stamp a change and save the job it belongs to (callers hold the lock)."""
         target.system_modstamp = now_datetime()
+        job = target if isinstance(target, Bulk1Job) else self.jobs.get(target.job_id)
+        if job is not None:
+            self._save(job)
+
+    # -- persistence: one JSON file per job beside its batches, so jobs outlive a restart as 2.0's do --
+
+    def _save(self, job: Bulk1Job) -> None:
+        path = self.root / job.id / "job.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staging = path.with_suffix(".tmp")
+        staging.write_text(json.dumps(asdict(job)), encoding="utf-8")
+        staging.replace(path)
+
+    def _saved_jobs(self) -> Iterator[Bulk1Job]:
+        for path in sorted(self.root.glob("*/job.json")):
+            record = json.loads(path.read_text(encoding="utf-8"))
+            batches = [Bulk1Batch(**batch) for batch in record.pop("batches")]
+            yield Bulk1Job(**record, batches=batches)
 
     # -- jobs ----------------------------------------------------------------------------------------
 
@@ -229,6 +249,7 @@ class Bulk1Service:
         )
         with self.lock:
             self.jobs[job.id] = job
+            self._save(job)
         return job
 
     def change_state(self, job_id: str, target: object) -> Bulk1Job:

@@ -68,6 +68,12 @@ class Bulk1Processor:
         service.on_batch_added.append(self.submit)
 
     def start(self) -> None:
+        # After a restart: batches that had not finished run (again), in their jobs' order.
+        for job in list(self.service.jobs.values()):
+            for batch in job.batches:
+                if batch.state in ("Queued", "InProgress"):
+                    batch.state = "Queued"
+                    self.submit(job, batch)
         for number in range(max(1, self.model().parallel_batches)):
             worker = threading.Thread(target=self._work, name=f"org-bulk1-worker-{number}", daemon=True)
             worker.start()

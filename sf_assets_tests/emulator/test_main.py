@@ -121,3 +121,34 @@ def test_records_persist_across_restart(start: Any) -> None:
         headers={"Authorization": f"Bearer {second.token()}"},
     )
     assert [r["Name"] for r in response.json()["records"]] == ["Persistent"]
+
+
+_ASYNC_JOB = (
+    '<?xml version="1.0" encoding="UTF-8"?><jobInfo xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
+    "<operation>insert</operation><object>Account</object><contentType>CSV</contentType></jobInfo>"
+)
+
+
+def _bulk1_batch_state(org: Running, headers: dict[str, str], path: str) -> str:
+    text = org.get(path, headers=headers).text
+    return text.split("<state>", 1)[1].split("</state>", 1)[0]
+
+
+def test_bulk1_jobs_and_results_persist_across_restart(start: Any) -> None:
+    first = start()
+    headers = {"X-SFDC-Session": first.token(), "Content-Type": "application/xml; charset=UTF-8"}
+    base = f"{first.connection['instance_url']}/services/async/59.0/job"
+    created = first.session.post(base, data=_ASYNC_JOB, headers=headers, timeout=5).text
+    job_id = created.split("<id>", 1)[1].split("</id>", 1)[0]
+    csv_headers = {**headers, "Content-Type": "text/csv; charset=UTF-8"}
+    added = first.session.post(f"{base}/{job_id}/batch", data="Name\nKept\n", headers=csv_headers, timeout=5).text
+    batch = f"/services/async/59.0/job/{job_id}/batch/{added.split('<id>', 1)[1].split('</id>', 1)[0]}"
+    deadline = time.monotonic() + 10
+    while _bulk1_batch_state(first, headers, batch) != "Completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert first.stop() == 0
+    second = start()
+    headers["X-SFDC-Session"] = second.token()
+    assert _bulk1_batch_state(second, headers, batch) == "Completed"
+    assert second.get(f"{batch}/result", headers=headers).text.splitlines()[1].endswith('"true","true",""')
