@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -129,9 +130,15 @@ _ASYNC_JOB = (
 )
 
 
+def _xml_field(document: str, name: str) -> str:
+    """A child of a jobInfo or batchInfo document, by local name."""
+    found = ET.fromstring(document).find(f"{{http://www.force.com/2009/06/asyncapi/dataload}}{name}")
+    assert found is not None, document
+    return found.text or ""
+
+
 def _bulk1_batch_state(org: Running, headers: dict[str, str], path: str) -> str:
-    text = org.get(path, headers=headers).text
-    return text.split("<state>", 1)[1].split("</state>", 1)[0]
+    return _xml_field(org.get(path, headers=headers).text, "state")
 
 
 def test_bulk1_jobs_and_results_persist_across_restart(start: Any) -> None:
@@ -139,10 +146,10 @@ def test_bulk1_jobs_and_results_persist_across_restart(start: Any) -> None:
     headers = {"X-SFDC-Session": first.token(), "Content-Type": "application/xml; charset=UTF-8"}
     base = f"{first.connection['instance_url']}/services/async/59.0/job"
     created = first.session.post(base, data=_ASYNC_JOB, headers=headers, timeout=5).text
-    job_id = created.split("<id>", 1)[1].split("</id>", 1)[0]
+    job_id = _xml_field(created, "id")
     csv_headers = {**headers, "Content-Type": "text/csv; charset=UTF-8"}
     added = first.session.post(f"{base}/{job_id}/batch", data="Name\nKept\n", headers=csv_headers, timeout=5).text
-    batch = f"/services/async/59.0/job/{job_id}/batch/{added.split('<id>', 1)[1].split('</id>', 1)[0]}"
+    batch = f"/services/async/59.0/job/{job_id}/batch/{_xml_field(added, 'id')}"
     deadline = time.monotonic() + 10
     while _bulk1_batch_state(first, headers, batch) != "Completed":
         assert time.monotonic() < deadline

@@ -97,6 +97,10 @@ class Fault:
     def error_for(self, api: str) -> str:
         return str(_for_api(self.error, api))
 
+    def write(self, write: Write, spark: SparkSession, api: str) -> WriteSummary:
+        """The suite's write of ``ROWS`` rows with this fault's options, on the given Bulk API."""
+        return write(_rows(spark), **{**OPTIONS, **self.options_for(api), "api_version": api})
+
     def options_for(self, api: str) -> dict[str, Any]:
         """The write options on the given Bulk API (an option given as None for an API is left out)."""
         options = {key: _for_api(value, api) for key, value in self.options.items()}
@@ -227,7 +231,7 @@ def test_write_survives_fault_and_lands_exactly_what_it_reports(
     bulk_api: str,
 ) -> None:
     faults(*fault.rules_for(bulk_api))
-    summary = write(_rows(spark), **{**OPTIONS, **fault.options_for(bulk_api), "api_version": bulk_api})
+    summary = fault.write(write, spark, bulk_api)
     assert all(_fired(org, org_session)), f"a rule of {fault} never fired"
     assert summary.status == "succeeded"
     # Survived by the writer itself: no partition leaned on Spark retrying its task.
@@ -308,7 +312,7 @@ def test_write_fails_cleanly_under_fatal_fault_and_reports_every_row_that_landed
         operator_call(org, org_session, "PATCH", "config", {"processing": fault.processing})
     faults(*fault.rules_for(bulk_api))
     with pytest.raises(Exception, match=fault.error_for(bulk_api)):
-        write(_rows(spark), **{**OPTIONS, **fault.options_for(bulk_api), "api_version": bulk_api})
+        fault.write(write, spark, bulk_api)
     assert all(_fired(org, org_session)), f"a rule of {fault} never fired"
     [results] = (tmp_path / "results").iterdir()
     assert read_summary(str(results)).status == "aborted"
