@@ -69,7 +69,8 @@ class PartitionResult(WriterCommitMessage):
         files: Result files of this partition, relative to the write's results directory.
         encode_seconds: Turning Arrow batches into CSV (the task's own thread).
         wall_seconds: The whole task, from its first row to its last result.
-        peak_rss_mb: Peak resident memory of the Python worker process that ran the task.
+        peak_rss_mb: Peak resident memory (MiB) of the Python worker during this task, also in a reused worker
+            (where the kernel can reset the peak: Linux; elsewhere the worker's lifetime peak).
         api_usage: The last ``Sforce-Limit-Info`` the org sent this task (``api-usage=used/max``).
     """
 

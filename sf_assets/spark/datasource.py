@@ -80,6 +80,11 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
         )
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> PartitionResult:
+        from .worker_memory import lean_memory, reset_peak_rss
+
+        # Before anything else the task does: a reused worker's peak would otherwise be that of its largest task.
+        reset_peak_rss()
+
         from pyspark import TaskContext
 
         from sf_assets.bulk import IngestClient, JobSpec
@@ -90,7 +95,6 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
         from .ledger import Ledger
         from .partition_writer import JobLimits, PartitionWriter
         from .result_files import ResultFiles
-        from .worker_memory import lean_memory
 
         context = TaskContext.get()
         partition_id = context.partitionId() if context else 0

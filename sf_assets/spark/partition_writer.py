@@ -14,8 +14,6 @@ import contextlib
 import dataclasses
 import logging
 import random
-import resource
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +39,7 @@ from .commit_message import JobResult, PartitionResult
 from .csv_encoding import CsvEncoder, EncodedRows, lines_bytes, text_rows
 from .ledger import ChainRecord, Ledger, PendingChain, line_digests
 from .result_files import ResultFiles
+from .worker_memory import peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +213,7 @@ class PartitionWriter:
             files=chain_files + files,
             encode_seconds=encode_seconds,
             wall_seconds=time.perf_counter() - started,
-            peak_rss_mb=_peak_rss_mb(),
+            peak_rss_mb=peak_rss_mb(),
             api_usage=self.jobs.transport.limit_info or "",
         )
 
@@ -543,12 +542,6 @@ class PartitionWriter:
                 log.warning("aborted Salesforce job %s after a failure", job_id)
             except Exception as error:  # the original failure matters more
                 log.warning("could not abort Salesforce job %s: %s", job_id, error)
-
-
-def _peak_rss_mb() -> float:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    # Linux reports KiB, macOS bytes.
-    return peak / (1 << 20) if sys.platform == "darwin" else peak / 1024
 
 
 API_USAGE_WARNING = 0.9

@@ -1,18 +1,26 @@
-"""Keeping a Python worker's memory close to what its partition needs at the moment.
+"""Keeping a Python worker's memory close to what its partition needs at the moment, and measuring a task's peak.
 
 Two allocators keep memory a writer has freed. Arrow's default pool (mimalloc) holds on to the pages each thread
 freed. glibc raises its mmap threshold after a large block is freed, so the next megabyte-sized buffers (an encoded
 batch, a digest list) come from a heap that seldom shrinks. Together that is about 30 MB over a long partition,
 about as much as the writer's own working set.
 
+Spark reuses a Python worker for task after task (``spark.python.worker.reuse``, on by default), so the process's
+lifetime peak (``ru_maxrss``) soon says more about the largest earlier task than about the current one. Linux can
+start the peak again from the present (:func:`reset_peak_rss`), which makes a task's peak its own.
+
 Examples:
+    >>> reset_peak_rss()
     >>> with lean_memory():
     ...     writer.write(batches)
+    >>> peak_rss_mb()
+    123.4
 """
 
 from __future__ import annotations
 
 import ctypes
+import resource
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +32,11 @@ import pyarrow as pa
 # the small buffers reuse the heap and the large ones (encoded batches, digests) still go back.
 _M_MMAP_THRESHOLD = -3
 _MMAP_THRESHOLD = 512 * 1024
+# proc(5): writing "5" to clear_refs starts the peak resident set (VmHWM in status) again from the current one.
+_CLEAR_REFS = "/proc/self/clear_refs"
+_STATUS = "/proc/self/status"
+# Where there is no /proc: ru_maxrss is in KiB on Linux and the BSDs, in bytes on macOS.
+_RU_MAXRSS_BYTES = 1 if sys.platform == "darwin" else 1024
 
 
 @contextmanager
@@ -52,3 +65,38 @@ def fix_mmap_threshold() -> bool:
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD))
+
+
+def reset_peak_rss() -> bool:
+    """Start this process's peak resident memory again from what it holds now, so that :func:`peak_rss_mb` reports
+    the peak since this call (best effort).
+
+    The new peak can never be lower than the process's resident memory at the reset: what earlier tasks left
+    allocated in a reused worker still counts.
+
+    Returns:
+        False where the kernel offers no reset (no ``/proc``, as on macOS, or ``clear_refs`` not writable); the
+        peak is then the process's lifetime one.
+    """
+    try:
+        with open(_CLEAR_REFS, "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB since the last :func:`reset_peak_rss`, or since it started.
+
+    Read from ``VmHWM`` in ``/proc/self/status`` where there is one; otherwise from ``ru_maxrss``, the process's
+    lifetime peak where the reset is not available.
+    """
+    try:
+        with open(_STATUS) as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # "VmHWM:    123456 kB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * _RU_MAXRSS_BYTES / (1 << 20)

@@ -218,6 +218,10 @@ def test_nul_bytes_are_removed() -> None:
     assert texts(pa.array(["a\x00b\x00"])) == ["ab"]
 
 
+def test_nul_bytes_are_removed_from_a_sliced_array() -> None:
+    assert texts(pa.array(["x", "a\x00b", "c"])[1:]) == ["ab", "c"]
+
+
 def test_value_of_only_nul_is_null() -> None:
     assert texts(pa.array(["\x00"])) == [None]
 
@@ -251,6 +255,23 @@ def test_quote_only_touches_values_that_need_it() -> None:
 def test_quote_returns_the_same_array_when_nothing_needs_quotes() -> None:
     array = pa.array(["x", "y"])
     assert quote(array) is array
+
+
+def test_quote_finds_edge_whitespace_in_a_column_without_structural_characters() -> None:
+    assert quote(pa.array(["a b", " x", "y\f", "\vz"])).to_pylist() == ["a b", '" x"', '"y\f"', "\vz"]
+
+
+def test_quote_of_a_column_where_every_value_needs_it_keeps_nulls() -> None:
+    assert quote(pa.array(["a,b", None, 'c"d'])).to_pylist() == ['"a,b"', None, '"c""d"']
+
+
+def test_quote_of_commas_without_quote_characters_doubles_nothing() -> None:
+    assert quote(pa.array(["a,b", "c"])).to_pylist() == ['"a,b"', "c"]
+
+
+def test_quote_looks_only_at_the_slice_of_a_sliced_array() -> None:
+    array = pa.array(["a,b", "x", " y", "c,d"])[1:3]
+    assert quote(array).to_pylist() == ["x", '" y"']
 
 
 # --- encode: lines, nulls --------------------------------------------------------------------------------
