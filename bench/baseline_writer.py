@@ -6,14 +6,14 @@ external_id_field=...)``, which converts it to CSV, splits it into jobs and runs
 every ``wait`` seconds. ``batchSize`` and ``wait`` are passed on only when given, so by default simple-salesforce's
 own defaults apply (one job per partition up to ~99 MB; ``wait=5``). The blog's writer forwards ``batchSize=10000``.
 
-What it adds to the blog's code is measurement only: seconds per phase and the worker's peak RSS, reported in a
-``summary.json`` shaped like ``salesforce-batch``'s (``partitions[].seconds``, ``partitions[].peak_rss_mb``).
+What it adds to the blog's code is measurement only: seconds per phase and the task's own peak RSS
+(``task_memory``), reported in a ``summary.json`` shaped like ``salesforce-batch``'s (``partitions[].seconds``,
+``partitions[].peak_rss_mb``).
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -49,6 +49,11 @@ class BaselineWriter(DataSourceWriter):
         self.options = options
 
     def write(self, iterator: Iterator[Row]) -> BaselineResult:
+        from task_memory import peak_rss_mb, reset_peak_rss
+
+        # First, as in salesforce-batch: the peak is then this task's, also in a reused worker.
+        reset_peak_rss()
+
         # Imported here, as the blog does, so that only the executors need simple-salesforce.
         import requests
         from pyspark import TaskContext
@@ -97,7 +102,7 @@ class BaselineWriter(DataSourceWriter):
                 "bulk2": round(finished - collected, 3),
                 "wall": round(finished - started, 3),
             },
-            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            peak_rss_mb=round(peak_rss_mb(), 1),
         )
 
     def commit(self, messages: Sequence[WriterCommitMessage | None]) -> None:

@@ -46,7 +46,10 @@ class FloorWriter(DataSourceArrowWriter):
         self.columns = columns
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> FloorResult:
-        import resource
+        from task_memory import peak_rss_mb, reset_peak_rss
+
+        # First, as in salesforce-batch: the peak is then this task's, also in a reused worker.
+        reset_peak_rss()
 
         import requests
         from pyarrow import csv
@@ -109,7 +112,7 @@ class FloorWriter(DataSourceArrowWriter):
             job_ids=tuple(job_ids),
             # Encoding and uploading interleave in one stream, so they are one phase here.
             seconds={"encode_and_upload": round(finished - started, 3), "wall": round(finished - started, 3)},
-            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            peak_rss_mb=round(peak_rss_mb(), 1),
         )
 
     def commit(self, messages: Sequence[WriterCommitMessage | None]) -> None:

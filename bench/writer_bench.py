@@ -5,6 +5,7 @@ Usage::
     .venv/bin/python bench/writer_bench.py            # the whole run: about 30 minutes on 2 cores
     .venv/bin/python bench/writer_bench.py --quick    # 100,000 rows, 1 and 8 partitions, short calibration
     .venv/bin/python bench/writer_bench.py --sections latency   # only the simulated-latency part
+    .venv/bin/python bench/writer_bench.py --sections memory    # only peak memory, a fresh worker per writer
 
 Three writers move the same generated Contact-like rows (``spark.range`` + string columns, upserted on
 ``External_Id__c``) into one local org running in its own process, one after another for each configuration:
@@ -18,11 +19,23 @@ Three writers move the same generated Contact-like rows (``spark.range`` + strin
 Section ``zero``: sizes x partitions, with the org storing rows and in discard mode, and no simulated latency.
 Section ``latency``: a second org with a processing model calibrated so that the baseline reproduces the blog's
 figures scaled down in time (``--time-scale``), then ours at 1 and 32 partitions under the same model.
+Section ``memory``: each size in one partition, each writer in a child process with a Spark application of its own
+(``local[1]``, no worker reuse), the org in discard mode. Memory has its own section because the other sections'
+warm, shared workers have imported every writer's modules and kept earlier tasks' leftovers, which adds about 75 MB
+to every writer's peak, whereas a user's worker only ever loads one writer.
 
-Spark runs ``local[32]``: one task slot per partition (as a cluster with enough executors would give), on however
-many cores the machine has. Python workers are not reused, so each task's peak RSS is its own. Between runs the
-org is reset and drained. Results go to ``bench/out/writer_bench.json``, ``bench/out/tables.md`` and the plot
-``bench/out/writer_bench.png`` (needs matplotlib: ``pip install -e '.[bench]'``; bin/setup installs it).
+Sections ``zero`` and ``latency`` run Spark ``local[32]``: one task slot per partition (as a cluster with enough
+executors would give), on however many cores the machine has. Python workers are reused between tasks, Spark's
+default (and Databricks'): a fresh worker per task costs about 0.7 s of CPU on this machine (the pyspark modules
+compiled from pyspark.zip again in every worker), and at 32 partitions on 2 cores that fixed cost dominated every
+writer and hid their differences. Before each configuration every writer writes once in 32 partitions, so that each
+measured run, whatever its writer and partition count, finds warm workers that have already imported every writer's
+modules (once is not enough: Spark closes idle workers after a minute in which no task ended, and a long run lasts
+that long). Each writer measures its task's own peak RSS alike: it resets the worker's peak (``VmHWM``, through
+``/proc/self/clear_refs``) when the task starts and reads it at the end, so an earlier, larger task in the same
+worker does not show. Between runs the org is reset and drained. Results go to ``bench/out/writer_bench.json`` (the
+memory section's figures under ``memory``), ``bench/out/tables.md`` and the plot ``bench/out/writer_bench.png``
+(needs matplotlib: ``pip install -e '.[bench]'``; bin/setup installs it).
 """
 
 from __future__ import annotations
@@ -31,12 +44,14 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +66,11 @@ BLOG_SECONDS = {1: 372.0, 32: 31.0}
 SIMPLE_SALESFORCE_WAIT = 5.0
 # What the baseline is given when its defaults fail (1,000,000 rows in one partition exceed one job).
 BASELINE_FALLBACK_BATCH_SIZE = 250_000
+# Spark's local[N]: one slot per partition up to the bench's largest partition count.
+TASK_SLOTS = 32
+# The issue's memory target: ours' peak worker memory for this many rows in one partition <= the baseline's / share.
+MEMORY_TARGET_ROWS = 1_000_000
+MEMORY_TARGET_SHARE = 10
 
 
 @dataclass(frozen=True)
@@ -111,7 +131,13 @@ class Org:
 
 
 @contextmanager
-def spark_session() -> Iterator[Any]:
+def spark_session(slots: int = TASK_SLOTS, *, reuse_workers: bool = True) -> Iterator[Any]:
+    """A Spark application with the three writers registered.
+
+    Args:
+        slots: Task slots (``local[slots]``).
+        reuse_workers: ``spark.python.worker.reuse``; off, every task gets a fresh Python worker.
+    """
     # Python workers must find bench/'s writers; the JVM passes its PYTHONPATH on to them.
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_BENCH_DIR), os.environ.get("PYTHONPATH")]))
     os.environ["PYSPARK_PYTHON"] = sys.executable
@@ -124,13 +150,15 @@ def spark_session() -> Iterator[Any]:
     from sf_assets.spark import SalesforceBatchDataSource
 
     spark = (
-        SparkSession.builder.master("local[32]")
+        SparkSession.builder.master(f"local[{slots}]")
         .appName("writer-bench")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.driver.memory", "2g")
-        # A fresh worker per task: ru_maxrss is per process, so a reused worker would carry an earlier peak.
-        .config("spark.python.worker.reuse", "false")
+        # Reuse is Spark's default, stated because the figures depend on it: a fresh worker per task would add
+        # ~0.7 s of CPU to every task. The writers reset the worker's peak RSS at task start, so a reused worker's is
+        # still the task's own (but includes every module the worker has imported so far).
+        .config("spark.python.worker.reuse", str(reuse_workers).lower())
         .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.bindAddress", "127.0.0.1")
         .getOrCreate()
@@ -241,46 +269,85 @@ def failure(
     return figure
 
 
+def with_fallback(
+    run: Callable[..., dict[str, Any]],
+    options: dict[str, str],
+    *,
+    label: str,
+    writer: str,
+    rows: int,
+    partitions: int,
+    mode: str,
+) -> list[dict[str, Any]]:
+    """Runs ``run(extra=options)``; if the baseline fails with simple-salesforce's own job size, again with a batchSize.
+
+    Args:
+        run: One write, given the writer's options as ``extra``; returns its figures or raises.
+        options: The writer's options.
+        label: The section's label, for the failure's figure.
+        writer: The writer's name.
+        rows: The rows written.
+        partitions: The partitions written.
+        mode: The org's mode.
+
+    Returns:
+        The run's figures; after a failure, the failure's, followed by the second run's when there is one.
+    """
+    try:
+        return [run(extra=options)]
+    except Exception as error:
+        failed = failure(label, writer, rows, partitions, options, error, mode)
+        if writer != "baseline" or "batchSize" in options:
+            return [failed]
+    # simple-salesforce's default split underestimates bytes and then refuses its own >100 MB job; a user would set
+    # batch_size, so measure that too.
+    return [failed, run(extra={**options, "batchSize": str(BASELINE_FALLBACK_BATCH_SIZE)})]
+
+
+def zero_options(args: argparse.Namespace) -> dict[str, dict[str, str]]:
+    """The writers' options from the command line, for the sections that run them with their defaults."""
+    # By default every writer runs with its defaults: for the baseline that is simple-salesforce's batch_size
+    # (one job per partition up to ~99 MB; the blog forwards 10000), for ours batchSize=10000 (the blog's).
+    return {"ours": dict(args.ours_option), "baseline": dict(args.baseline_option)}
+
+
 def warm_up(spark: Any, org: Org, results: Path) -> None:
-    """A small write by each writer first, so that no measured run pays for loading classes and modules."""
+    """A small write by each writer in as many partitions as there are task slots, so that every pooled Python
+    worker has run every writer: the next measured run, at any partition count, pays for neither starting workers
+    nor importing a writer's modules (about 0.15 s for ours and for simple-salesforce), whichever workers it gets.
+
+    Runs before each configuration, not once: Spark closes all idle workers after a minute in which no task ended,
+    and the baseline's larger runs last that long.
+    """
     for writer in FORMATS:
-        run_one(spark, org, results, writer=writer, rows=2_000, partitions=2, label="warm-up")
+        # The baseline's 5 s poll would only make the warm-up slower; the modules it loads are the same.
+        extra = {"wait": "0.1"} if writer == "baseline" else {}
+        run_one(spark, org, results, writer=writer, rows=100 * TASK_SLOTS, partitions=TASK_SLOTS, label="warm-up",
+                extra=extra)  # fmt: skip
 
 
 def zero_latency(args: argparse.Namespace, spark: Any, work: Path) -> list[dict[str, Any]]:
     sys.path.insert(0, str(_BENCH_DIR))
     from org_process import org_process
 
-    # By default every writer runs with its defaults: for the baseline that is simple-salesforce's batch_size
-    # (one job per partition up to ~99 MB; the blog forwards 10000), for ours batchSize=10000 (the blog's).
-    extra = {"ours": dict(args.ours_option), "baseline": dict(args.baseline_option)}
+    extra = zero_options(args)
     figures = []
     with org_process(work / "org-zero") as connection:
         org = Org(connection)
-        warm_up(spark, org, work / "results")
         for mode in args.modes:
             org.call("PATCH", "config", {"processing": {"store_records": mode == "store"}})
             for rows in args.rows:
                 for partitions in args.partitions:
+                    warm_up(spark, org, work / "results")
                     for writer in args.writers:
-                        options = extra.get(writer) or {}
-                        try:
-                            figure = run_one(
-                                spark, org, work / "results", writer=writer, rows=rows, partitions=partitions,
-                                label=f"zero-{mode}", extra=options, meta={"mode": mode},
-                            )  # fmt: skip
-                        except Exception as error:
-                            figures.append(failure(f"zero-{mode}", writer, rows, partitions, options, error, mode))
-                            if writer != "baseline" or "batchSize" in options:
-                                continue
-                            # simple-salesforce's default split underestimates bytes and then refuses its own
-                            # >100 MB job; a user would set batch_size, so measure that too.
-                            options = {**options, "batchSize": str(BASELINE_FALLBACK_BATCH_SIZE)}
-                            figure = run_one(
-                                spark, org, work / "results", writer=writer, rows=rows, partitions=partitions,
-                                label=f"zero-{mode}", extra=options, meta={"mode": mode},
-                            )  # fmt: skip
-                        figures.append(figure)
+                        run = partial(
+                            run_one, spark, org, work / "results", writer=writer, rows=rows,
+                            partitions=partitions, label=f"zero-{mode}", meta={"mode": mode},
+                        )  # fmt: skip
+                        figures += with_fallback(
+                            run, extra.get(writer) or {}, label=f"zero-{mode}", writer=writer, rows=rows,
+                            partitions=partitions, mode=mode,
+                        )  # fmt: skip
     return figures
 
 
@@ -304,8 +371,8 @@ def latency(args: argparse.Namespace, spark: Any, work: Path) -> list[dict[str, 
         org = Org(connection)
         # batch_overhead has no command-line flag; the other knobs size the org's worker threads at start.
         org.call("PATCH", "config", {"processing": {"batch_overhead": model.batch_overhead}})
-        warm_up(spark, org, work / "results")
         for partitions in args.latency_partitions:
+            warm_up(spark, org, work / "results")
             runs: list[tuple[str, dict[str, str]]] = [("baseline", baseline), ("ours", {})]
             if args.ours_batch_size and args.latency_rows / partitions > args.ours_batch_size:
                 # What the default job size buys: ours with the blog's batchSize makes ten times the jobs.
@@ -317,6 +384,71 @@ def latency(args: argparse.Namespace, spark: Any, work: Path) -> list[dict[str, 
                 )  # fmt: skip
                 figures.append(figure)
     return figures
+
+
+def memory(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
+    """Each writer's peak worker memory in one partition, each write in a Spark application of its own.
+
+    A user's Python worker only ever imports one writer; the other sections' warm, shared workers have imported all
+    three, so here every write runs in a child process (:func:`memory_child`) whose only Python worker is fresh.
+    """
+    sys.path.insert(0, str(_BENCH_DIR))
+    from org_process import org_process
+
+    extra = zero_options(args)
+    figures = []
+    with org_process(work / "org-memory", "--discard-records") as connection:
+        for rows in args.rows:
+            for writer in args.writers:
+                run = partial(fresh_application, connection, work / "results", writer=writer, rows=rows)
+                figures += with_fallback(
+                    run, extra.get(writer) or {}, label="memory", writer=writer, rows=rows, partitions=1,
+                    mode="discard",
+                )  # fmt: skip
+    return figures
+
+
+def fresh_application(
+    connection: dict[str, str], results: Path, *, writer: str, rows: int, extra: dict[str, str]
+) -> dict[str, Any]:
+    """One write in a child process running :func:`memory_child`; returns its figures, or raises its error."""
+    spec = {"connection": connection, "results": str(results), "writer": writer, "rows": rows, "extra": extra}
+    # On stdin: the connection holds the org's secrets, which a command line would show to every user.
+    child = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--memory-child"],
+        input=json.dumps(spec), capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    # The figures are the child's last JSON line; Spark may write other lines to stdout before it.
+    lines = [line for line in child.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise RuntimeError(f"memory child exited with {child.returncode}: {child.stderr.strip()[-2000:]}")
+    figure = json.loads(lines[-1])
+    if "error" in figure:
+        raise RuntimeError(figure["error"])
+    print(json.dumps(figure), flush=True)
+    return dict(figure)
+
+
+def memory_child() -> int:
+    """The child of :func:`fresh_application`: reads its write from stdin, prints its figures as the last line."""
+    spec = json.loads(sys.stdin.read())
+    org = Org(spec["connection"])
+    # One slot and no reuse: the write's only Python worker starts fresh and imports only its writer's modules.
+    with spark_session(1, reuse_workers=False) as spark:
+        try:
+            # A small write by the same writer first, so that the measured one's seconds leave out the JVM's first
+            # job; without reuse, the measured task still gets a fresh worker.
+            warm = {"wait": "0.1"} if spec["writer"] == "baseline" else {}
+            run_one(spark, org, Path(spec["results"]), writer=spec["writer"], rows=100, partitions=1,
+                    label="warm-up", extra=warm)  # fmt: skip
+            run_one(
+                spark, org, Path(spec["results"]), writer=spec["writer"], rows=spec["rows"], partitions=1,
+                label="memory", extra=spec["extra"], meta={"mode": "discard"},
+            )  # fmt: skip
+        except Exception as error:
+            print(json.dumps({"error": str(error)}), flush=True)
+            return 1
+    return 0
 
 
 # -- reporting -----------------------------------------------------------------------------------------------
@@ -334,7 +466,7 @@ def tables(figures: list[dict[str, Any]], load: str) -> str:
     if zero:
         lines += [
             "| org | rows | partitions | writer | seconds | rows/s | vs baseline | vs floor | jobs | API calls "
-            "| logins | peak RSS MB | phases (mean s per partition) |",
+            "| logins | peak RSS MB (warm worker) | phases (mean s per partition) |",
             "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
         ]
         for f in zero:
@@ -351,8 +483,10 @@ def tables(figures: list[dict[str, Any]], load: str) -> str:
             )
         lines.append("")
     for f in failed:
-        lines.append(f"Failed: {f['mode']}, {f['rows']:,} rows, {f['partitions']} partitions, {name(f)}: {f['error']}")
+        where = f["mode"] if f["label"].startswith("zero") else f"{f['label']}, {f['mode']}"
+        lines.append(f"Failed: {where}, {f['rows']:,} rows, {f['partitions']} partitions, {name(f)}: {f['error']}")
     lines.append("")
+    lines += memory_tables([f for f in figures if f["label"] == "memory" and "error" not in f])
     slow = [f for f in figures if f["label"] == "latency" and "error" not in f]
     if slow:
         model = slow[0]["model"]
@@ -374,6 +508,41 @@ def tables(figures: list[dict[str, Any]], load: str) -> str:
     return "\n".join(lines)
 
 
+def memory_tables(figures: list[dict[str, Any]]) -> list[str]:
+    """The memory section's table and, when it has ours and the baseline at the target's size, the target's row."""
+    if not figures:
+        return []
+    lines = [
+        "Memory: one partition, a fresh worker per writer (a Spark application per write, `local[1]`, no worker "
+        "reuse):",
+        "",
+        "| org | rows | writer | peak RSS MB | vs baseline | seconds |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for f in figures:
+        base = next((g for g in figures if (g["writer"], g["rows"]) == ("baseline", f["rows"])), None)
+        vs_base = f"1/{base['peak_rss_mb_max'] / f['peak_rss_mb_max']:.1f}" if base else "-"
+        lines.append(
+            f"| {f['mode']} | {f['rows']:,} | {name(f)} | {f['peak_rss_mb_max']:.0f} | {vs_base} | {f['seconds']:.1f} |"
+        )
+    lines.append("")
+    by_writer = {f["writer"]: f for f in figures if f["rows"] == MEMORY_TARGET_ROWS}
+    if "ours" in by_writer and "baseline" in by_writer:
+        ours, base = by_writer["ours"]["peak_rss_mb_max"], by_writer["baseline"]["peak_rss_mb_max"]
+        met = "**yes**" if ours * MEMORY_TARGET_SHARE <= base else "no"
+        lines += [
+            f"Targets ({MEMORY_TARGET_ROWS:,} rows):",
+            "",
+            "| target | measured | met? |",
+            "|---|---|---|",
+            f"| peak Python worker memory, {MEMORY_TARGET_ROWS:,} rows in one partition, <= 1/{MEMORY_TARGET_SHARE} of "
+            f"the baseline's (memory section) | ours {ours:,.0f} MB, baseline {base:,.0f} MB: 1/{base / ours:.1f} "
+            f"| {met} |",
+            "",
+        ]
+    return lines
+
+
 def plot(figures: list[dict[str, Any]], path: Path) -> bool:
     try:
         import matplotlib
@@ -384,10 +553,39 @@ def plot(figures: list[dict[str, Any]], path: Path) -> bool:
     import matplotlib.pyplot as plt
 
     zero = [f for f in figures if f["label"].startswith("zero") and "error" not in f]
-    if not zero:
+    fresh = [f for f in figures if f["label"] == "memory" and "error" not in f]
+    if not zero and not fresh:
         return False
     colours = {"ours": "tab:green", "baseline": "tab:red", "floor": "tab:grey"}
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+    if zero:
+        fig, (left, right) = plt.subplots(1, 2, figsize=(13, 5))
+        throughput(left, zero, colours)
+    else:
+        fig, right = plt.subplots(1, 1, figsize=(6.5, 5))
+    # The memory section's fresh workers are what a user's worker holds; the warm, shared ones of the zero section
+    # carry every writer's modules, so they stand in only when the memory section did not run.
+    memory_figures = fresh or zero
+    for writer, colour in colours.items():
+        points = sorted(
+            (f["rows_per_partition"], f["peak_rss_mb_max"]) for f in memory_figures if f["writer"] == writer
+        )
+        if points:
+            xs, ys = zip(*points, strict=True)
+            if fresh:
+                right.plot(xs, ys, marker="o", color=colour, label=writer)
+            else:
+                right.scatter(xs, ys, color=colour, label=writer)
+    worker = "a fresh Python worker per writer" if fresh else "warm, shared Python workers"
+    right.set(xscale="log", xlabel="rows per partition", ylabel="peak RSS of a Python worker (MB)",
+              title=f"Memory vs rows per partition ({worker})")  # fmt: skip
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return True
+
+
+def throughput(left: Any, zero: list[dict[str, Any]], colours: dict[str, str]) -> None:
+    """Rows/s against partitions on the axes ``left``, a line per writer, size and org mode."""
     for (mode, rows), style in zip(
         sorted({(f["mode"], f["rows"]) for f in zero}), ["-", "--", ":", "-."] * 4, strict=False
     ):
@@ -401,17 +599,6 @@ def plot(figures: list[dict[str, Any]], path: Path) -> bool:
              title="Throughput into the local org (no simulated latency)")  # fmt: skip
     left.set_xticks(sorted({f["partitions"] for f in zero}), [str(p) for p in sorted({f["partitions"] for f in zero})])
     left.legend(fontsize=7)
-    for writer, colour in colours.items():
-        points = sorted((f["rows_per_partition"], f["peak_rss_mb_max"]) for f in zero if f["writer"] == writer)
-        if points:
-            xs, ys = zip(*points, strict=True)
-            right.scatter(xs, ys, color=colour, label=writer)
-    right.set(xscale="log", xlabel="rows per partition", ylabel="peak RSS of a Python worker (MB)",
-              title="Memory vs rows per partition")  # fmt: skip
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return True
 
 
 def report_only(files: list[Path], out: Path) -> int:
@@ -422,7 +609,7 @@ def report_only(files: list[Path], out: Path) -> int:
         text = path.read_text()
         if text.lstrip().startswith("{") and '"figures"' in text[:2000]:
             run = json.loads(text)
-            figures += run["figures"]
+            figures += run["figures"] + run.get("memory", [])
             loads.append(f"{path.name}: {run['load_before']} .. {run['load_after']}")
             continue
         figures += [json.loads(line) for line in text.splitlines() if line.startswith('{"label"')]
@@ -436,13 +623,21 @@ def report_only(files: list[Path], out: Path) -> int:
             f.setdefault("time_scale", 5.0)
             f.setdefault("model", vars(LatencyModel()))
     out.mkdir(parents=True, exist_ok=True)
-    (out / "writer_bench.json").write_text(json.dumps({"sources": loads, "figures": figures}, indent=1))
+    (out / "writer_bench.json").write_text(json.dumps({"sources": loads, **by_section(figures)}, indent=1))
     text = tables(figures, "; ".join(loads))
     (out / "tables.md").write_text(text)
     print(text)
     if plot(figures, out / "writer_bench.png"):
         print(f"plot: {out / 'writer_bench.png'}")
     return 0
+
+
+def by_section(figures: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The figures for the JSON: the memory section's under a key of their own, the others under ``figures``."""
+    sections: dict[str, list[dict[str, Any]]] = {"figures": [], "memory": []}
+    for f in figures:
+        sections["memory" if f["label"] == "memory" else "figures"].append(f)
+    return sections
 
 
 def _option(text: str) -> tuple[str, str]:
@@ -457,8 +652,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--partitions", type=int, nargs="+", default=[1, 2, 8, 32])
     parser.add_argument("--modes", nargs="+", choices=["store", "discard"], default=["discard", "store"])
-    parser.add_argument("--sections", nargs="+", choices=["zero", "latency"], default=["zero", "latency"])
+    parser.add_argument("--sections", nargs="+", choices=["zero", "latency", "memory"],
+                        default=["zero", "latency", "memory"])  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="100,000 rows, 1 and 8 partitions, 60,000-row latency")
+    parser.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--time-scale", type=float, default=5.0, help="divide the blog's times by this")
     parser.add_argument("--latency-rows", type=int, default=BLOG_ROWS)
     parser.add_argument("--latency-partitions", type=int, nargs="+", default=[1, 32])
@@ -475,14 +672,16 @@ def main() -> int:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="zero section: an option for salesforce-batch (repeatable), e.g. batchSize=100000",
+        help="zero and memory sections: an option for salesforce-batch (repeatable), e.g. batchSize=100000",
     )
     parser.add_argument("--baseline-option", type=_option, action="append", default=[], metavar="KEY=VALUE",
-                        help="zero section: an option for the baseline: batchSize, wait")  # fmt: skip
+                        help="zero and memory sections: an option for the baseline: batchSize, wait")  # fmt: skip
     parser.add_argument("--out", type=Path, default=_BENCH_DIR / "out")
     parser.add_argument("--report", type=Path, nargs="+", metavar="FILE",
                         help="no run: tables and plot from earlier runs' JSON or logs (JSON lines)")  # fmt: skip
     args = parser.parse_args()
+    if args.memory_child:
+        return memory_child()
     if args.report:
         return report_only(args.report, args.out)
     if args.quick:
@@ -493,18 +692,23 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="writer-bench-"))
     figures: list[dict[str, Any]] = []
     started = time.perf_counter()
-    with spark_session() as spark:
-        if "zero" in args.sections:
-            figures += zero_latency(args, spark, work)
-        if "latency" in args.sections:
-            figures += latency(args, spark, work)
+    if "memory" in args.sections:
+        # First, while this process has no Spark application yet: its children then share the machine with nothing
+        # of the bench's but the org.
+        figures += memory(args, work)
+    if {"zero", "latency"} & set(args.sections):
+        with spark_session() as spark:
+            if "zero" in args.sections:
+                figures += zero_latency(args, spark, work)
+            if "latency" in args.sections:
+                figures += latency(args, spark, work)
     load_after = Path("/proc/loadavg").read_text().strip()
     report = {
         "cores": os.cpu_count(),
         "load_before": load,
         "load_after": load_after,
         "minutes": round((time.perf_counter() - started) / 60, 1),
-        "figures": figures,
+        **by_section(figures),
     }
     (args.out / "writer_bench.json").write_text(json.dumps(report, indent=1))
     text = tables(figures, load) + f"\nLoad after: `{load_after}`\n"
