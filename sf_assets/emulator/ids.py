@@ -69,6 +69,28 @@ def _base62(number: int, width: int) -> str:
     return "".join(reversed(digits)).rjust(width, "0")
 
 
+def mint(prefix: str, first: int, count: int) -> list[str]:
+    """The IDs of ``prefix`` numbered ``first`` to ``first + count - 1`` (a block reserved by
+    :meth:`IdGenerator.reserve`): the same numbers always give the same IDs."""
+    pre = prefix + _POD
+    lead = _chunk_suffix(pre)
+    out: list[str] = []
+    number = first
+    end = first + count
+    # The last two base-62 digits cycle through a fixed table; everything before them (and
+    # the checksum of the first two chunks) changes once per 3,844 IDs.
+    while number < end:
+        high, low = divmod(number, _PAIRS)
+        stop = min(end, (high + 1) * _PAIRS) - high * _PAIRS
+        upper = _base62(high, 8)
+        head = pre + upper
+        middle = lead + _chunk_suffix(upper[:5])
+        tail_bits = _chunk_bits(upper[5:])
+        out += [head + _PAIR_TEXT[i] + middle + _SUFFIX_ALPHABET[tail_bits | _PAIR_BITS[i]] for i in range(low, stop)]
+        number = high * _PAIRS + stop
+    return out
+
+
 class IdGenerator:
     """Mints unique 18-character IDs for any key prefix from one org-wide counter.
 
@@ -81,17 +103,19 @@ class IdGenerator:
     """
 
     def __init__(self, reserve: Callable[[int], int], block: int = 100_000) -> None:
-        self._reserve = reserve
+        self._reserve_block = reserve
         self._block = block
         self._lock = threading.Lock()
         self._next = 0
         self._end = 0
 
-    def _take(self, count: int) -> int:
+    def reserve(self, count: int) -> int:
+        """Sets aside ``count`` consecutive numbers and returns the first; :func:`mint` turns them
+        into IDs whenever they are needed."""
         with self._lock:
             if self._next + count > self._end:
                 size = max(self._block, count)
-                self._next = self._reserve(size)
+                self._next = self._reserve_block(size)
                 self._end = self._next + size
             first = self._next
             self._next += count
@@ -101,23 +125,4 @@ class IdGenerator:
         return self.many(prefix, 1)[0]
 
     def many(self, prefix: str, count: int) -> list[str]:
-        first = self._take(count)
-        pre = prefix + _POD
-        lead = _chunk_suffix(pre)
-        out: list[str] = []
-        number = first
-        end = first + count
-        # The last two base-62 digits cycle through a fixed table; everything before them (and
-        # the checksum of the first two chunks) changes once per 3,844 IDs.
-        while number < end:
-            high, low = divmod(number, _PAIRS)
-            stop = min(end, (high + 1) * _PAIRS) - high * _PAIRS
-            upper = _base62(high, 8)
-            head = pre + upper
-            middle = lead + _chunk_suffix(upper[:5])
-            tail_bits = _chunk_bits(upper[5:])
-            out += [
-                head + _PAIR_TEXT[i] + middle + _SUFFIX_ALPHABET[tail_bits | _PAIR_BITS[i]] for i in range(low, stop)
-            ]
-            number = high * _PAIRS + stop
-        return out
+        return mint(prefix, self.reserve(count), count)

@@ -1,22 +1,24 @@
 """Bulk API 2.0 ingest jobs: state machine, JobInfo shapes, and the job's files on disk.
 
 A job's uploads, internal batches and result CSVs live under ``DIR/jobs/{id}/``, so no job is ever
-held in memory; its metadata is persisted in the store after every state change.
+held in memory; its metadata is persisted in the store after every state change. Discard mode keeps
+accepted batches there too, until their successful-results lines are first read (see ``discard``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import itertools
 import shutil
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from . import batch_text
+from . import batch_text, discard
 from .errors import ApiError, bad_request
 
 DELIMITERS = {"BACKQUOTE": "`", "CARET": "^", "COMMA": ",", "PIPE": "|", "SEMICOLON": ";", "TAB": "\t"}
@@ -64,6 +66,8 @@ class IngestJob:
     uploads: int = 0
     header: list[str] | None = None
     batches_total: int = 0
+    # Records per internal batch as split: discard mode counts a batch without reading it back.
+    batch_counts: list[int] = field(default_factory=list)
     batches_done: list[int] = field(default_factory=list)
     upload_complete_at: float = 0.0
 
@@ -140,7 +144,8 @@ class IngestJob:
             raise bad_request("INVALIDJOBSTATE", f"{verb} already {shown} Job not allowed")
 
     def to_record(self) -> dict[str, Any]:
-        return asdict(self)
+        # Shallow, unlike asdict: the store serializes it at once, under the lock that guards the lists.
+        return {item.name: getattr(self, item.name) for item in fields(self)}
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> IngestJob:
@@ -164,6 +169,9 @@ class JobFiles:
     Result files start with their header line and gain one ``\\n``-prefixed line per row, so a file
     never ends with a newline, like the recorded responses. Appends are serialized per job because
     several internal batches of one job finish concurrently.
+
+    Discard mode keeps accepted batches (see :meth:`keep`) as ``accepted-NNNNN.csv``, listed in
+    ``accepted.jsonl``; their successful-results lines are written when the results are first read.
     """
 
     def __init__(self, root: Path) -> None:
@@ -239,8 +247,19 @@ class JobFiles:
     def batch_path(self, number: int) -> Path:
         return self.root / f"batch-{number:05d}.csv"
 
+    def accepted_path(self, number: int) -> Path:
+        return self.root / f"accepted-{number:05d}.csv"
+
     def result_path(self, kind: str) -> Path:
         return self.root / f"{kind}.csv"
+
+    @property
+    def _segments_path(self) -> Path:
+        return self.root / "accepted.jsonl"
+
+    @property
+    def _settling_path(self) -> Path:
+        return self.root / "accepted.offset"
 
     def start_results(self, header: Sequence[str]) -> None:
         names = ",".join(header)
@@ -258,16 +277,77 @@ class JobFiles:
         with self._lock, self.result_path(kind).open("a", encoding="utf-8", newline="") as handle:
             handle.write(text)
 
+    def keep(self, segment: discard.Segment) -> None:
+        """Sets an accepted batch's file aside: its successful-results lines are written from it, with
+        the Ids reserved in ``segment``, when the results are first read (see :meth:`stream`)."""
+        with self._lock:
+            # Each entry starts a line of its own, so one cut short by a crash spoils no other.
+            with self._segments_path.open("a", encoding="utf-8") as handle:
+                handle.write("\n" + segment.to_json())
+            # The rename commits the entry: a batch whose file was never renamed was not kept.
+            self.batch_path(segment.batch).replace(self.accepted_path(segment.batch))
+
     def stream(self, kind: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
-        path = self.result_path(kind)
-        if not path.exists():
-            return
-        with path.open("rb") as handle:
-            while chunk := handle.read(chunk_size):
-                yield chunk
+        """A result file's bytes; the successful results first gain the lines of kept batches."""
+        if kind == "successful":
+            self._settle()
+        return _chunks(self.result_path(kind), chunk_size)
+
+    def _settle(self) -> None:
+        """Appends the successful-results lines of the kept batches, in batch order, and drops them.
+
+        The results file's size is noted before the first line is written, and settling redone after a
+        crash starts again from there, so no line is lost or written twice.
+        """
+        with self._lock:
+            if not self._segments_path.exists():
+                self._settling_path.unlink(missing_ok=True)
+                return
+            segments = self._kept_segments()
+            results = self.result_path("successful")
+            start = self._settling_start(results)
+            with results.open("ab") as handle:
+                handle.truncate(start)
+                for segment in segments:
+                    text = self.accepted_path(segment.batch).read_text(encoding="utf-8")
+                    handle.write(discard.result_lines(segment, text).encode("utf-8"))
+            # Dropping the list ends the settling; left-over batch files are only clutter.
+            self._segments_path.unlink()
+            self._settling_path.unlink()
+            for segment in segments:
+                self.accepted_path(segment.batch).unlink(missing_ok=True)
+
+    def _kept_segments(self) -> list[discard.Segment]:
+        """The committed entries of ``accepted.jsonl`` in batch order. A batch listed twice was kept again
+        after a crash between its first entry and the rename: its last entry is the one committed."""
+        segments: dict[int, discard.Segment] = {}
+        for line in self._segments_path.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError, TypeError):
+                segment = discard.Segment.from_json(line)
+                segments[segment.batch] = segment
+        return [segments[number] for number in sorted(segments) if self.accepted_path(number).exists()]
+
+    def _settling_start(self, results: Path) -> int:
+        """Where the kept batches' lines start: as noted by a settling cut short, else the file's end,
+        noted atomically before anything is written."""
+        if self._settling_path.exists():
+            return int(self._settling_path.read_text())
+        start = results.stat().st_size
+        noted = self._settling_path.with_suffix(".tmp")
+        noted.write_text(str(start))
+        noted.replace(self._settling_path)
+        return start
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
+    if not path.exists():
+        return
+    with path.open("rb") as handle:
+        while chunk := handle.read(chunk_size):
+            yield chunk
 
 
 @dataclass

@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from . import batch_text, discard, dml, ids, locks
@@ -42,7 +42,8 @@ class ProcessingModel:
         batch_size: Records per internal batch (10,000 in Salesforce).
         transaction_size: Records per transaction (200 in Salesforce).
         store_records: False for discard mode: ingest jobs read and count their rows and report each
-            as a success with an Id, but never validate or store them (to measure a client alone).
+            as a success with an Id, but never validate or store them (to measure a client alone). The
+            successful-results lines of inserts and upserts are written only when read (see ``discard``).
         lock_model: Each transaction locks the parents its rows name (see ``locks``); off by default
             so that timings stay deterministic.
         lock_wait: Seconds a transaction waits for a parent's lock before failing the rows needing it
@@ -78,7 +79,7 @@ def _result_lines(
     if lines is not None and not batch_plan.number_columns and results.failed == 0:
         # Every row succeeded and each line is its cells joined by the delimiter: the quoted echo is
         # the line with each delimiter turned into '","', done on the whole chunk at once.
-        echoed = "\n".join(lines).replace(delimiter, '","').split("\n")
+        echoed = batch_text.requoted(lines, delimiter)
         flags = list(map(_FLAGS.__getitem__, results.created))
         return "".join(map('\n"{}","{}","{}"'.format, results.record_ids, flags, echoed))
     ok = [
@@ -94,16 +95,15 @@ def _result_lines(
     return "".join([f'\n"{record_id}","{created}","{glue.join(cells)}"' for record_id, created, cells in ok])
 
 
-def _raw_result_lines(results: dml.Results, records: list[str]) -> str:
-    """Discard mode's successful-results lines for records kept as sent: the Id and flag quoted as
-    Salesforce writes them, then the record's own text (the same cells, though not re-quoted)."""
-    if not records:
-        return ""
-    if all(results.created):
-        # Joined in C: each line is '\n"<Id>","true",<record>'.
-        return '\n"' + '\n"'.join(map('","true",'.join, zip(results.record_ids, records, strict=True)))
-    flags = map(_FLAGS.__getitem__, results.created)
-    return "".join(map('\n"{}","{}",{}'.format, results.record_ids, flags, records))
+def _kept_rows(text: str, delimiter: str) -> Sequence[list[str]]:
+    """The rows of a batch discard mode can keep (see ``Processor._keepable``), read only on the rare
+    paths that list them."""
+    lines = batch_text.plain_lines(text)
+    if lines is not None:
+        return batch_text.SplitLines(lines, delimiter)
+    records = batch_text.records(text)
+    assert records is not None  # a kept batch's quotes pair up
+    return batch_text.RawRecords(records, delimiter)
 
 
 class Processor:
@@ -231,14 +231,14 @@ class Processor:
         self._plans[job.id] = batch_plan
         seen: set[object] = set()
         duplicates: set[object] = set()
-        count = 0
+        counts: list[int] = []
         try:
             # Batches that no cell is read from keep each record's raw text and skip the keys.
             raw = self._discarding(batch_plan)
             key_index = None if raw else batch_plan.key_index
             for number, piece in enumerate(files.split(job.delimiter, self.model.batch_size, key_index, raw=raw)):
                 files.batch_path(number).write_text(piece.text, encoding="utf-8")
-                count = number + 1
+                counts.append(piece.count)
                 if batch_plan.key is not None and key_index is not None:
                     keys = batch_plan.upsert_keys(piece.keys)
                     distinct = set(keys)
@@ -251,11 +251,12 @@ class Processor:
             return
         self._duplicates[job.id] = frozenset(duplicates)
         with self.service.lock:
-            job.batches_total = count
+            job.batches_total = len(counts)
+            job.batch_counts = counts
             self.service.save(job)
-        if count == 0:
+        if not counts:
             self._finish(job)
-        for number in range(count):
+        for number in range(len(counts)):
             self._queue.put(("batch", job.id, number))
 
     def _discarding(self, batch_plan: dml.Plan) -> bool:
@@ -297,38 +298,24 @@ class Processor:
     def _batch(self, job: IngestJob, number: int) -> None:
         files = self.service.files(job)
         path = files.batch_path(number)
+        if not path.exists() and files.accepted_path(number).exists():
+            # Kept just before the org stopped, and not yet counted.
+            self._mark_done(job, number, job.batch_counts[number], 0, 0.0)
+            return
         # newline="": a CR or CRLF inside a quoted cell is data, not a line end to translate.
         with path.open(encoding="utf-8", newline="") as handle:
             text = handle.read()
-        lines = batch_text.plain_lines(text)
         planned = self._plans.get(job.id)
-        raw = None
-        if lines is None and planned is not None and self._discarding(planned):
-            raw = batch_text.records(text)
+        if planned is not None and self._keepable(job, number, text, planned):
+            self._keep(job, number, text, planned)
+            return
+        lines = batch_text.plain_lines(text)
         rows: Sequence[list[str]]
-        if raw is not None:
-            rows = batch_text.RawRecords(raw, job.delimiter)
-        elif lines is None:
+        if lines is None:
             rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=job.delimiter, strict=True))
         else:
             rows = batch_text.SplitLines(lines, job.delimiter)
-        if job.state != "InProgress" or job.id in self._failing:
-            files.append("unprocessed", rows)
-            self._mark_done(job, number, 0, 0, 0.0)
-            return
-        injected = self.job_faults.take(job.id, len(job.batches_done))
-        if injected is not None and injected[0] == "requeue":
-            self._retry(job, number)
-            return
-        if injected is not None:
-            files.append("unprocessed", rows)
-            self._fail_later(job, injected[1])
-            self._mark_done(job, number, 0, 0, 0.0)
-            return
-        if not self.limits.consume("DailyBulkApiBatches") or not self.limits.consume(INGEST_RECORDS, len(rows)):
-            files.append("unprocessed", rows)
-            self._fail_later(job, "ExceededQuota : The daily limit of Bulk API batches or records has been exceeded")
-            self._mark_done(job, number, 0, 0, 0.0)
+        if not self._admit(job, number, len(rows), lambda: rows):
             return
         batch_plan = self._plans[job.id]
         columns = None if lines is None else batch_text.columns(lines, job.delimiter, len(batch_plan.header))
@@ -355,11 +342,8 @@ class Processor:
                     results = self.engine.apply(batch_plan, chunk, duplicates, size, chunk_columns)
                 else:
                     results = discard.accept(batch_plan, chunk, self.engine.ids, chunk_columns)
-                if isinstance(chunk, batch_text.RawRecords):
-                    successful.append(_raw_result_lines(results, chunk.texts))
-                else:
-                    chunk_lines = None if lines is None else lines[start : start + step]
-                    successful.append(_result_lines(batch_plan, chunk, results, chunk_lines, job.delimiter))
+                chunk_lines = None if lines is None else lines[start : start + step]
+                successful.append(_result_lines(batch_plan, chunk, results, chunk_lines, job.delimiter))
                 if results.failed:
                     for index, (record_id, error) in enumerate(zip(results.record_ids, results.errors, strict=True)):
                         if error is not None:
@@ -389,6 +373,61 @@ class Processor:
         files.append("failed", failed)
         path.unlink(missing_ok=True)
         self._mark_done(job, number, len(rows), len(failed), elapsed)
+
+    def _admit(self, job: IngestJob, number: int, count: int, rows: Callable[[], Sequence[Sequence[str]]]) -> bool:
+        """Whether a batch of ``count`` records may run now. If not, it goes back in the queue (an
+        injected requeue), or ends with its rows unprocessed: its job is aborted or failing, an injected
+        fault fails it, or the daily limits are spent."""
+        files = self.service.files(job)
+        if job.state != "InProgress" or job.id in self._failing:
+            files.append("unprocessed", rows())
+            self._mark_done(job, number, 0, 0, 0.0)
+            return False
+        injected = self.job_faults.take(job.id, len(job.batches_done))
+        if injected is not None and injected[0] == "requeue":
+            self._retry(job, number)
+            return False
+        if injected is not None:
+            message = injected[1]
+        elif not self.limits.consume("DailyBulkApiBatches") or not self.limits.consume(INGEST_RECORDS, count):
+            message = "ExceededQuota : The daily limit of Bulk API batches or records has been exceeded"
+        else:
+            return True
+        files.append("unprocessed", rows())
+        self._fail_later(job, message)
+        self._mark_done(job, number, 0, 0, 0.0)
+        return False
+
+    def _keepable(self, job: IngestJob, number: int, text: str, batch_plan: dml.Plan) -> bool:
+        """Whether discard mode can accept a batch unread (see :meth:`_keep`): an insert or upsert whose
+        record count is known and whose lines ``discard.result_lines`` can echo later as processing
+        would now."""
+        if not self._discarding(batch_plan) or number >= len(job.batch_counts):
+            return False
+        if "\r" in text or "\0" in text:
+            return False  # written by the csv module, which must read it back
+        # Without them, the splitter cut the file into whole records (see JobFiles.split), whose quotes
+        # pair up: records with quotes are echoed as sent; quote-free lines too, each cell quoted, unless
+        # number fields need re-serialising (dml.echo).
+        return '"' in text or not batch_plan.number_columns
+
+    def _keep(self, job: IngestJob, number: int, text: str, batch_plan: dml.Plan) -> None:
+        """Counts a discard-mode batch as processed without reading its records: every row succeeds with
+        an Id of a block reserved now, and the batch file is kept until a client reads the successful
+        results, which then gain its lines (see ``JobFiles.keep``). Benchmarks rarely read them."""
+        count = job.batch_counts[number]
+        if not self._admit(job, number, count, lambda: _kept_rows(text, job.delimiter)):
+            return
+        started = time.perf_counter()
+        model = self.model
+        if model.batch_overhead:
+            time.sleep(model.batch_overhead)
+        if model.records_per_second > 0:
+            # As long as the batch's transactions would have taken; nothing else runs meanwhile.
+            time.sleep(count / model.records_per_second)
+        first = self.engine.ids.reserve(count)
+        self.service.files(job).keep(discard.Segment(number, batch_plan.obj.key_prefix, first, count, job.delimiter))
+        self._mark_done(job, number, count, 0, time.perf_counter() - started)
 
     @contextlib.contextmanager
     def parent_locks(
@@ -450,6 +489,9 @@ class Processor:
             csv.writer(buffer, delimiter=job.delimiter, lineterminator="\r\n").writerows(rows[start:])
             text = buffer.getvalue()
         self.service.files(job).batch_path(number).write_text(text, encoding="utf-8")
+        with self.service.lock:
+            if number < len(job.batch_counts):
+                job.batch_counts[number] = len(rows) - start
 
     def _retry(self, job: IngestJob, number: int) -> None:
         """Puts an internal batch back in the queue, counted in the job's ``retries``."""

@@ -57,3 +57,9 @@ def test_records_need_the_csv_module_for_carriage_returns() -> None:
 def test_raw_records_read_cells_only_when_asked() -> None:
     rows = batch_text.RawRecords(['a,"b,c"', '"x",y'], ",")
     assert (len(rows), rows[0], list(rows[1:])) == (2, ["a", "b,c"], [["x", "y"]])
+
+
+def test_requoted_lines_read_back_as_the_cells_of_the_lines() -> None:
+    lines = ["a|b", "|c d|"]
+    requoted = batch_text.requoted(lines, "|")
+    assert list(csv.reader(f'"{line}"' for line in requoted)) == [line.split("|") for line in lines]

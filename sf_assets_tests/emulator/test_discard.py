@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import functools
 import io
+import string
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,8 +13,15 @@ from typing import Any
 
 import pytest
 
-from sf_assets.emulator import LocalOrg
+from sf_assets.emulator import LocalOrg, discard, ids
 from sf_assets.emulator.__main__ import config_from_argv
+from sf_assets.emulator.limits import INGEST_RECORDS, INGEST_RECORDS_MAX
+from sf_assets.emulator.processing import ProcessingModel
+
+_BATCH = 3
+# Ten Contacts in internal batches of three, with quoted cells holding delimiters, quotes and line ends.
+_QUOTED_ROWS = [[f"First {i}", f'Last, "{i}"' + ("\nline two" if i % 4 == 0 else "")] for i in range(10)]
+_BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 
 class _Api:
@@ -33,8 +42,8 @@ class _Api:
     def stored_contacts(self) -> int:
         return int(self.call("GET", f"{self.org.instance_url}/__org__/counters").json()["records"]["Contact"])
 
-    def ingest(self, operation: str, data: str) -> tuple[dict[str, Any], list[str]]:
-        """Runs a Contact job to its end; returns its final JobInfo and successful-results lines."""
+    def run(self, operation: str, data: str) -> dict[str, Any]:
+        """Runs a Contact job to its end; returns its final JobInfo."""
         job = self.call("POST", self.jobs, json={"object": "Contact", "operation": operation}).json()
         self.call("PUT", f"{self.jobs}/{job['id']}/batches", data=data, headers={"Content-Type": "text/csv"})
         self.call("PATCH", f"{self.jobs}/{job['id']}", json={"state": "UploadComplete"})
@@ -42,8 +51,15 @@ class _Api:
         while (info := self.call("GET", f"{self.jobs}/{job['id']}").json())["state"] not in ("JobComplete", "Failed"):
             assert time.monotonic() < deadline, info
             time.sleep(0.02)
-        results = self.call("GET", f"{self.jobs}/{job['id']}/successfulResults/").text.split("\n")
-        return dict(info), results
+        return dict(info)
+
+    def results(self, job_id: str, kind: str = "successfulResults") -> str:
+        return str(self.call("GET", f"{self.jobs}/{job_id}/{kind}/").text)
+
+    def ingest(self, operation: str, data: str) -> tuple[dict[str, Any], list[str]]:
+        """Runs a Contact job to its end; returns its final JobInfo and successful-results lines."""
+        info = self.run(operation, data)
+        return info, self.results(info["id"]).split("\n")
 
 
 @pytest.fixture
@@ -52,7 +68,35 @@ def api(org: LocalOrg, org_session: Any) -> Iterator[_Api]:
     client = _Api(org, org_session)
     assert client.configure({"store_records": False}).status_code == 200
     yield client
-    assert client.configure({"store_records": True}).status_code == 200
+    restored = {"processing": {"store_records": True, "batch_size": ProcessingModel().batch_size}}
+    response = client.call(
+        "PATCH", f"{org.instance_url}/__org__/config", json={**restored, "limits": {INGEST_RECORDS: INGEST_RECORDS_MAX}}
+    )
+    assert response.status_code == 200
+
+
+@pytest.fixture
+def batched(api: _Api) -> _Api:
+    """Discard mode with internal batches of three records."""
+    assert api.configure({"batch_size": _BATCH}).status_code == 200
+    return api
+
+
+def _quoted_upload(rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows([["FirstName", "LastName"], *rows])
+    return buffer.getvalue()
+
+
+def _serial(record_id: str) -> int:
+    """The number of the org's Id counter an Id was minted from: its base-62 digits after prefix and pod."""
+    return functools.reduce(lambda number, char: number * 62 + _BASE62.index(char), record_id[5:15], 0)
+
+
+def _result_rows(text: str) -> list[list[str]]:
+    rows = list(csv.reader(io.StringIO(text)))
+    assert rows[0] == ["sf__Id", "sf__Created", "FirstName", "LastName"]
+    return rows[1:]
 
 
 def test_insert_completes_with_every_row_processed(api: _Api) -> None:
@@ -115,3 +159,76 @@ def test_quoted_records_are_echoed_as_sent(api: _Api) -> None:
     assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (2, 0)
     rows = list(csv.reader(io.StringIO("\n".join(lines))))
     assert [row[1:] for row in rows[1:]] == [["true", "Ada", 'Love, "lace"\nline two'], ["true", "Alan", "Turing"]]
+
+
+def test_kept_batches_count_every_record_as_processed(batched: _Api) -> None:
+    info = batched.run("insert", _quoted_upload(_QUOTED_ROWS))
+    assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == ("JobComplete", 10, 0)
+
+
+def test_successful_results_list_every_record_once_in_upload_order(batched: _Api) -> None:
+    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
+    rows = _result_rows(batched.results(job_id))
+    assert [row[1:] for row in rows] == [["true", *cells] for cells in _QUOTED_ROWS]
+
+
+def test_each_batch_gets_a_block_of_ids_minted_as_many_would(batched: _Api) -> None:
+    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
+    record_ids = [row[0] for row in _result_rows(batched.results(job_id))]
+    batches = [record_ids[start : start + _BATCH] for start in range(0, len(record_ids), _BATCH)]
+    assert [ids.mint("003", _serial(batch[0]), len(batch)) for batch in batches] == batches
+    assert len(set(record_ids)) == len(record_ids)
+
+
+def test_successful_results_read_twice_are_the_same(batched: _Api) -> None:
+    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
+    assert batched.results(job_id) == batched.results(job_id)
+
+
+def test_kept_batch_files_are_gone_once_results_are_read(batched: _Api, org: LocalOrg) -> None:
+    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
+    root = org.ingest.files(org.ingest.get(job_id)).root
+    assert any(path.name.startswith("accepted-") for path in root.iterdir())
+    batched.results(job_id)
+    assert sorted(path.name for path in root.iterdir()) == [
+        "failed.csv", "successful.csv", "unprocessed.csv", "upload-00000.csv"
+    ]  # fmt: skip
+
+
+def test_deleting_a_job_removes_its_kept_batches(batched: _Api, org: LocalOrg) -> None:
+    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
+    root = org.ingest.files(org.ingest.get(job_id)).root
+    assert batched.call("DELETE", f"{batched.jobs}/{job_id}").status_code == 204
+    assert not root.exists()
+
+
+def test_results_interrupted_while_written_are_written_once(
+    batched: _Api, org: LocalOrg, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
+    written = discard.result_lines
+    calls: list[int] = []
+
+    def stopping(segment: discard.Segment, text: str) -> str:
+        # Stops after the first batch's lines, as a process killed there would.
+        calls.append(segment.batch)
+        if len(calls) > 1:
+            raise RuntimeError("the org stopped")
+        return written(segment, text)
+
+    monkeypatch.setattr(discard, "result_lines", stopping)
+    with pytest.raises(RuntimeError):
+        org.ingest.results(job_id, "successfulResults")
+    monkeypatch.undo()
+    rows = _result_rows(batched.results(job_id))
+    assert [row[2:] for row in rows] == _QUOTED_ROWS
+
+
+def test_records_of_kept_batches_over_quota_are_unprocessed(batched: _Api) -> None:
+    # Room for one internal batch of three but not two.
+    batched.call("PATCH", f"{batched.org.instance_url}/__org__/config", json={"limits": {INGEST_RECORDS: 4}})
+    info = batched.run("insert", _quoted_upload(_QUOTED_ROWS))
+    unprocessed = list(csv.reader(io.StringIO(batched.results(info["id"], "unprocessedrecords"))))[1:]
+    processed = [row[2:] for row in _result_rows(batched.results(info["id"]))]
+    assert (info["state"], len(processed)) == ("Failed", _BATCH)
+    assert sorted(unprocessed + processed) == sorted(_QUOTED_ROWS)

@@ -37,3 +37,10 @@ def test_a_request_larger_than_a_block_reserves_enough() -> None:
     generator = ids.IdGenerator(lambda size: reserved.append(size) or 1, block=10)
     assert len(set(generator.many("001", 25))) == 25
     assert reserved == [25]
+
+
+def test_minting_a_reserved_block_gives_the_ids_many_gives() -> None:
+    # The block crosses a change of the digits before the last two (every 3,844 numbers).
+    reserving, taking = (ids.IdGenerator(lambda size: 3_840, block=10) for _ in range(2))
+    first = reserving.reserve(8)
+    assert ids.mint("003", first, 8) == taking.many("003", 8)

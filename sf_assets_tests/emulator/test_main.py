@@ -23,7 +23,7 @@ REQUIRED_KEYS = {
 class Running:
     """One emulator process and the connection JSON it printed."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, *flags: str) -> None:
         self.started = time.monotonic()
         self.process = subprocess.Popen(
             [
@@ -36,6 +36,7 @@ class Running:
                 "0",
                 "--data-dir",
                 str(data_dir),
+                *flags,
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -69,8 +70,8 @@ class Running:
 def start(tmp_path: Path) -> Iterator[Any]:
     started: list[Running] = []
 
-    def run() -> Running:
-        process = Running(tmp_path / "org")
+    def run(*flags: str) -> Running:
+        process = Running(tmp_path / "org", *flags)
         started.append(process)
         return process
 
@@ -159,3 +160,35 @@ def test_bulk1_jobs_and_results_persist_across_restart(start: Any) -> None:
     headers["X-SFDC-Session"] = second.token()
     assert _bulk1_batch_state(second, headers, batch) == "Completed"
     assert second.get(f"{batch}/result", headers=headers).text.splitlines()[1].endswith('"true","true",""')
+
+
+def _ingest_job(org: Running, headers: dict[str, str], data: str) -> str:
+    """Runs a Contact insert job to JobComplete; returns its Id."""
+    base = f"{org.connection['instance_url']}/services/data/v59.0/jobs/ingest"
+    job_id = org.session.post(base, json={"object": "Contact", "operation": "insert"}, headers=headers).json()["id"]
+    org.session.put(f"{base}/{job_id}/batches", data=data, headers={**headers, "Content-Type": "text/csv"})
+    org.session.patch(f"{base}/{job_id}", json={"state": "UploadComplete"}, headers=headers)
+    deadline = time.monotonic() + 10
+    while org.get(f"/services/data/v59.0/jobs/ingest/{job_id}", headers=headers).json()["state"] != "JobComplete":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    return str(job_id)
+
+
+def test_discarded_results_not_yet_read_are_written_once_after_restart(start: Any) -> None:
+    first = start("--discard-records")
+    headers = {"Authorization": f"Bearer {first.token()}"}
+    batches_of_two = {"processing": {"batch_size": 2}}
+    configured = first.session.patch(
+        f"{first.connection['instance_url']}/__org__/config", json=batches_of_two, headers=headers, timeout=5
+    )
+    assert configured.status_code == 200
+    names = [f"Last {i}" for i in range(5)]
+    job_id = _ingest_job(first, headers, '"LastName"\n' + "".join(f'"{name}"\n' for name in names))
+    assert first.stop() == 0
+    second = start("--discard-records")
+    response = second.get(
+        f"/services/data/v59.0/jobs/ingest/{job_id}/successfulResults",
+        headers={"Authorization": f"Bearer {second.token()}"},
+    )
+    assert [line.split(",")[-1] for line in response.text.split("\n")[1:]] == [f'"{name}"' for name in names]
