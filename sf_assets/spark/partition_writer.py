@@ -39,9 +39,12 @@ from .commit_message import JobResult, PartitionResult
 from .csv_encoding import CsvEncoder, EncodedRows, lines_bytes, text_rows
 from .ledger import ChainRecord, Ledger, PendingChain, line_digests
 from .result_files import ResultFiles
-from .worker_memory import peak_rss_mb
+from .worker_memory import ENCODE_PIECE_BYTES, peak_rss_mb
 
 log = logging.getLogger(__name__)
+
+# Wide rows still go a few dozen at a time: the encoder's fixed cost per piece must not dominate.
+_MIN_PIECE_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -218,17 +221,18 @@ class PartitionWriter:
         )
 
     def _pieces(self, batch: pa.RecordBatch, current: _JobFile | None) -> Iterator[pa.RecordBatch]:
-        """Slices of ``batch`` that end exactly where a job reaches ``batchSize`` rows, and small enough to
-        respect ``maxJobBytes`` at the batch's average row size."""
+        """Slices of ``batch`` that end exactly where a job reaches ``batchSize`` rows, small enough to respect
+        ``maxJobBytes`` at the batch's average row size, and of about ``ENCODE_PIECE_BYTES`` of Arrow data."""
         rows_left = self.limits.batch_size - (current.rows if current else 0)
         average = max(1, batch.nbytes // max(1, batch.num_rows))
         # Encoded CSV is rarely larger than Arrow's in-memory size; halve to keep a margin.
         by_bytes = max(1, self.limits.max_job_bytes // (2 * average))
+        by_memory = max(_MIN_PIECE_ROWS, ENCODE_PIECE_BYTES // average)
         offset = 0
         while offset < batch.num_rows:
             if rows_left <= 0:
                 rows_left = self.limits.batch_size
-            length = min(rows_left, by_bytes, batch.num_rows - offset)
+            length = min(rows_left, by_bytes, by_memory, batch.num_rows - offset)
             yield batch.slice(offset, length)
             offset += length
             rows_left -= length

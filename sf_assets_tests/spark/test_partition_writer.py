@@ -25,6 +25,7 @@ from sf_assets.spark.csv_encoding import CsvEncoder
 from sf_assets.spark.ledger import Ledger
 from sf_assets.spark.partition_writer import JobLimits, PartitionWriter, _transient_mask
 from sf_assets.spark.result_files import ResultFiles
+from sf_assets.spark.worker_memory import ENCODE_PIECE_BYTES
 from sf_assets_tests.conftest import operator_call
 
 _PLAN = ColumnPlan(
@@ -124,6 +125,24 @@ def test_jobs_rotate_before_max_job_bytes(jobs: Jobs, tmp_path: Path) -> None:
     result = _writer(jobs, tmp_path, max_job_bytes=2048).write(_batches(200, per_batch=50))
     assert len(result.jobs) > 1
     assert sum(job.records for job in result.jobs) == 200
+
+
+def test_large_batches_are_encoded_a_small_piece_at_a_time(
+    jobs: Jobs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writer = _writer(jobs, tmp_path)
+    batch = next(_batches(30_000, per_batch=30_000))
+    encode = writer.encoder.encode
+    pieces: list[int] = []
+
+    def counting(piece: pa.RecordBatch) -> Any:
+        pieces.append(piece.num_rows)
+        return encode(piece)
+
+    monkeypatch.setattr(writer.encoder, "encode", counting)
+    result = writer.write(iter([batch]))
+    assert len(pieces) >= batch.nbytes // ENCODE_PIECE_BYTES > 1
+    assert sum(pieces) == result.succeeded == 30_000
 
 
 def test_failed_rows_are_kept_with_their_error(jobs: Jobs, tmp_path: Path) -> None:
