@@ -1,8 +1,10 @@
 """A Spark task's own peak resident memory, for the bench's writers (not part of sf_assets).
 
-The floor and the baseline measure the way ``salesforce-batch`` does (``sf_assets.spark.worker_memory``), without
-importing it: reset the process's peak when the task starts, read it when the task ends. In a reused Python worker
-(Spark's default) the lifetime peak would otherwise be that of the largest task the worker ever ran.
+The floor and the baseline measure the way ``salesforce-batch`` does (``sf_assets.spark.worker_memory``): reset the
+process's peak when the task starts, read it when the task ends. They do not import it, because importing
+``sf_assets.spark`` would load our writer's modules into their workers and add to the very memory being compared.
+In a reused Python worker (Spark's default) the lifetime peak would otherwise be that of the largest task the
+worker ever ran.
 
 Examples:
     >>> reset_peak_rss()
