@@ -205,22 +205,27 @@ def test_jobs_in_flight_are_bounded(slow_org: LocalOrg, jobs: Jobs, tmp_path: Pa
 
 
 class _FailingSecondUpload(_Double):
-    """The second upload fails; the job of the first stays open a while (with 1.0, its batch waits queued)."""
+    """The second upload fails once the first has landed; the job of the first stays open a while (with 1.0, its
+    batch waits queued)."""
 
     def __init__(self, inner: Jobs) -> None:
         super().__init__(inner)
         self.uploads = 0
         self.sent: list[str] = []
         self.lock = threading.Lock()
+        # Jobs upload from pool threads: without this, the failure could abort the first job mid-upload.
+        self.first_sent = threading.Event()
 
     def upload(self, job_id: str, data: Any, *, retry: bool = True) -> str:
         with self.lock:
             self.uploads += 1
             number = self.uploads
         if number == 2:
+            self.first_sent.wait(timeout=10)
             raise RuntimeError("upload failed")
         sent = self.inner.upload(job_id, data, retry=retry) or job_id
         self.sent.append(sent)
+        self.first_sent.set()
         return sent
 
     def close(self, job_id: str) -> JobInfo:
