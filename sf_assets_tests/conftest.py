@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,6 +26,17 @@ def operator_call(org: LocalOrg, session: Any, method: str, path: str, body: Any
     )
     assert response.status_code < 300, response.text
     return response
+
+
+def wait_for_idle_tasks(spark: SparkSession, timeout: float = 60.0) -> None:
+    """Wait until no Spark task runs. A write that fails cancels its stage, but a task already talking to the org
+    ends only when it next hears from Spark: meanwhile its calls would count against the next test's fault rules."""
+    tracker = spark.sparkContext._jsc.sc().statusTracker()  # type: ignore[union-attr]
+    deadline = time.monotonic() + timeout
+    while sum(executor.numRunningTasks() for executor in tracker.getExecutorInfos()):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Spark tasks still running {timeout:.0f}s after the test")
+        time.sleep(0.05)
 
 
 @pytest.fixture

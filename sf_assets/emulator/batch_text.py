@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import Self, overload
+from typing import Any, AnyStr, Self, overload
 
 
 def plain_lines(text: str) -> list[str] | None:
@@ -32,28 +32,32 @@ def requoted(lines: list[str], delimiter: str) -> list[str]:
     return "\n".join(lines).replace(delimiter, '","').split("\n")
 
 
-def records(text: str) -> list[str] | None:
-    """The records of CSV text with quotes, each as its raw text without the line end, cut by
-    quote parity instead of parsed: a line with an odd number of quotes opens a quoted cell that
-    the next such line closes. None when the text has carriage returns or NULs, or a quote that is
+def records(text: AnyStr) -> list[AnyStr] | None:
+    """The records of CSV text (or its UTF-8 bytes) with quotes, each as its raw text without the line
+    end, cut by quote parity instead of parsed: a line with an odd number of quotes opens a quoted cell
+    that the next such line closes. None when the text has carriage returns or NULs, or a quote that is
     never closed: the csv module must read those. Blank lines are dropped, as the csv module does."""
-    if "\r" in text or "\0" in text:
+    newline, quote, cr, nul = _MARKS[type(text)]
+    if cr in text or nul in text:
         return None
-    pieces = text.split("\n")
-    counts = list(map(str.count, pieces, itertools.repeat('"')))
+    pieces = text.split(newline)
+    counts = list(map(type(text).count, pieces, itertools.repeat(quote)))
     # Usually every quote closes on its own line: then no piece has an odd count, found without a Python loop.
     odd = [index for index, count in enumerate(counts) if count & 1] if any(map((1).__and__, counts)) else []
     if len(odd) % 2:
         return None
     if odd:
-        merged: list[str] = []
+        merged: list[AnyStr] = []
         start = 0
         for first, last in zip(odd[::2], odd[1::2], strict=True):
             merged += pieces[start:first]
-            merged.append("\n".join(pieces[first : last + 1]))
+            merged.append(newline.join(pieces[first : last + 1]))
             start = last + 1
         pieces = merged + pieces[start:]
     return [piece for piece in pieces if piece]
+
+
+_MARKS: dict[type, tuple[Any, Any, Any, Any]] = {str: ("\n", '"', "\r", "\0"), bytes: (b"\n", b'"', b"\r", b"\0")}
 
 
 def columns(lines: list[str], delimiter: str, width: int) -> list[list[str]] | None:

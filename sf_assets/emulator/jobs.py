@@ -16,7 +16,7 @@ import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import batch_text, discard
 from .errors import ApiError, bad_request
@@ -217,18 +217,23 @@ class JobFiles:
         newlines without parsing; the rest of an upload that has any goes through the csv module.
 
         With ``raw`` (discard mode, which never reads cells), text with quotes keeps each record's
-        own text, cut by :func:`batch_text.records`, so batch files are read back with it too."""
+        own text, cut by :func:`batch_text.records`, so batch files are read back with it too; the
+        uploads are then cut as bytes, never decoded into text unless they need the csv module."""
         header: list[str] | None = None
         cutter = _Cutter(size, delimiter, key_index)
         for path in self.uploads():
+            if raw and key_index is None:
+                with path.open("rb") as binary:
+                    first = _plain_header(binary.readline(), delimiter)
+                    if first is not None:
+                        header = _same_header(header, first)
+                        yield from _cut_bytes(binary, cutter, delimiter)
+                        continue
             with path.open(encoding="utf-8-sig", newline="", errors="strict") as handle:
                 first = next(csv.reader(handle, delimiter=delimiter, strict=True), None)
                 if first is None:
                     continue
-                if header is None:
-                    header = first
-                elif first != header:
-                    raise UploadError("InvalidBatch : Every upload of a job must repeat the same header row")
+                header = _same_header(header, first)
                 while block := handle.read(1 << 20):
                     if not block.endswith(("\n", "\r")):
                         block += handle.readline()
@@ -353,11 +358,51 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
 @dataclass
 class Split:
     """One internal batch cut from the uploads: its file text (the job's delimiter, one record per
-    line) and the raw upsert-key cells of its rows that have one."""
+    line; UTF-8 bytes when cut as bytes) and the raw upsert-key cells of its rows that have one."""
 
-    text: str
+    text: str | bytes
     count: int
     keys: list[str]
+
+
+def _same_header(header: list[str] | None, first: list[str]) -> list[str]:
+    if header is not None and first != header:
+        raise UploadError("InvalidBatch : Every upload of a job must repeat the same header row")
+    return first
+
+
+def _plain_header(line: bytes, delimiter: str) -> list[str] | None:
+    """The header cells of an upload's first line, when it is plain: no quote and no carriage return
+    but its line end. None for an empty upload or a header that needs the csv module."""
+    body = line[:-2] if line.endswith(b"\r\n") else line.rstrip(b"\n")
+    if not body or b'"' in body or b"\r" in body:
+        return None
+    return body.decode("utf-8-sig").split(delimiter)
+
+
+def _cut_bytes(binary: IO[bytes], cutter: _Cutter, delimiter: str) -> Iterator[Split]:
+    """The rows after a plain header cut into batches as bytes; from a block the csv module must read
+    (carriage returns, NULs, a quote left open, a huge line), the rest is read as text."""
+    while block := binary.read(1 << 20):
+        if not block.endswith(b"\n"):
+            block += binary.readline()
+        if not block.isascii():
+            block.decode("utf-8")  # invalid UTF-8 fails the job, as the text path's reads do
+        if b'"' in block:
+            lines = batch_text.records(block)
+        elif b"\r" in block or b"\0" in block:
+            lines = None
+        else:
+            lines = [line for line in block.split(b"\n") if line]
+        if lines is None or len(block) > csv.field_size_limit():
+            text = itertools.chain(
+                io.StringIO(block.decode("utf-8"), newline=""), io.TextIOWrapper(binary, encoding="utf-8", newline="")
+            )
+            for row in csv.reader(text, delimiter=delimiter, strict=True):
+                if row:
+                    yield from cutter.add_row(row)
+            return
+        yield from cutter.add_lines(lines)
 
 
 def _column(lines: list[str], delimiter: str, index: int) -> list[str]:
@@ -380,19 +425,21 @@ class _Cutter:
         self.size = size
         self.delimiter = delimiter
         self.key_index = key_index
-        self._parts: list[str] = []
+        self._parts: list[str | bytes] = []
         self._count = 0
         self._keys: list[str] = []
         self._sink = io.StringIO()
         # "\r\n" so that the writer quotes cells holding either line-end character.
         self._writer = csv.writer(self._sink, delimiter=delimiter, lineterminator="\r\n")
 
-    def add_lines(self, lines: list[str]) -> Iterator[Split]:
-        """Quote-free records: each line is one record and its cells are the line split on the delimiter."""
+    def add_lines(self, lines: list[str] | list[bytes]) -> Iterator[Split]:
+        """Records, one a line (quote-free lines: its cells are the line split on the delimiter), as text or
+        as bytes; keys are only taken from text."""
+        newline: Any = "\n" if isinstance(lines[0], str) else b"\n"
         while lines:
             piece = lines[: self.size - self._count]
             lines = lines[len(piece) :]
-            self._parts.append("\n".join(piece) + "\n")
+            self._parts.append(newline.join(piece) + newline)
             self._count += len(piece)
             if self.key_index is not None:
                 self._keys += _column(piece, self.delimiter, self.key_index)
@@ -412,8 +459,15 @@ class _Cutter:
 
     def flush(self) -> Iterator[Split]:
         if self._count:
-            yield Split("".join(self._parts), self._count, self._keys)
+            yield Split(_joined(self._parts), self._count, self._keys)
         self._parts, self._count, self._keys = [], 0, []
+
+
+def _joined(parts: list[str | bytes]) -> str | bytes:
+    """Text parts as text; bytes if any part is bytes (a batch cut as bytes whose rest the csv module read)."""
+    if all(isinstance(part, str) for part in parts):
+        return "".join(parts)  # type: ignore[arg-type]
+    return b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in parts)
 
 
 def not_terminal(job: IngestJob) -> ApiError:

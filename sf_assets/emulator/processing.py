@@ -237,7 +237,10 @@ class Processor:
             raw = self._discarding(batch_plan)
             key_index = None if raw else batch_plan.key_index
             for number, piece in enumerate(files.split(job.delimiter, self.model.batch_size, key_index, raw=raw)):
-                files.batch_path(number).write_text(piece.text, encoding="utf-8")
+                if isinstance(piece.text, bytes):
+                    files.batch_path(number).write_bytes(piece.text)
+                else:
+                    files.batch_path(number).write_text(piece.text, encoding="utf-8")
                 counts.append(piece.count)
                 if batch_plan.key is not None and key_index is not None:
                     keys = batch_plan.upsert_keys(piece.keys)
@@ -302,13 +305,14 @@ class Processor:
             # Kept just before the org stopped, and not yet counted.
             self._mark_done(job, number, job.batch_counts[number], 0, 0.0)
             return
-        # newline="": a CR or CRLF inside a quoted cell is data, not a line end to translate.
-        with path.open(encoding="utf-8", newline="") as handle:
-            text = handle.read()
+        # Bytes, decoded whole: a CR or CRLF inside a quoted cell is data, not a line end to translate, and a
+        # batch discard mode keeps is never decoded.
+        data = path.read_bytes()
         planned = self._plans.get(job.id)
-        if planned is not None and self._keepable(job, number, text, planned):
-            self._keep(job, number, text, planned)
+        if planned is not None and self._keepable(job, number, data, planned):
+            self._keep(job, number, data, planned)
             return
+        text = data.decode("utf-8")
         lines = batch_text.plain_lines(text)
         rows: Sequence[list[str]]
         if lines is None:
@@ -398,25 +402,25 @@ class Processor:
         self._mark_done(job, number, 0, 0, 0.0)
         return False
 
-    def _keepable(self, job: IngestJob, number: int, text: str, batch_plan: dml.Plan) -> bool:
+    def _keepable(self, job: IngestJob, number: int, data: bytes, batch_plan: dml.Plan) -> bool:
         """Whether discard mode can accept a batch unread (see :meth:`_keep`): an insert or upsert whose
         record count is known and whose lines ``discard.result_lines`` can echo later as processing
         would now."""
         if not self._discarding(batch_plan) or number >= len(job.batch_counts):
             return False
-        if "\r" in text or "\0" in text:
+        if b"\r" in data or b"\0" in data:
             return False  # written by the csv module, which must read it back
         # Without them, the splitter cut the file into whole records (see JobFiles.split), whose quotes
         # pair up: records with quotes are echoed as sent; quote-free lines too, each cell quoted, unless
         # number fields need re-serialising (dml.echo).
-        return '"' in text or not batch_plan.number_columns
+        return b'"' in data or not batch_plan.number_columns
 
-    def _keep(self, job: IngestJob, number: int, text: str, batch_plan: dml.Plan) -> None:
+    def _keep(self, job: IngestJob, number: int, data: bytes, batch_plan: dml.Plan) -> None:
         """Counts a discard-mode batch as processed without reading its records: every row succeeds with
         an Id of a block reserved now, and the batch file is kept until a client reads the successful
         results, which then gain its lines (see ``JobFiles.keep``). Benchmarks rarely read them."""
         count = job.batch_counts[number]
-        if not self._admit(job, number, count, lambda: _kept_rows(text, job.delimiter)):
+        if not self._admit(job, number, count, lambda: _kept_rows(data.decode("utf-8"), job.delimiter)):
             return
         started = time.perf_counter()
         model = self.model

@@ -18,7 +18,7 @@ import json
 import sys
 from array import array
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -41,16 +41,25 @@ def line_digest(line: bytes) -> int:
     return int.from_bytes(xxh3_64_digest(line), "little")
 
 
-def line_digests(csv: bytes, lines: pa.Array) -> array[int]:
-    """The :func:`line_digest` of each line of ``csv``, the bytes of the string array ``lines`` (each ending
-    in LF), kept as unsigned 64-bit numbers: eight bytes a row, where a list of Python ints takes about forty."""
+def line_digests(csv: bytes, rows: int, lines: Callable[[], pa.Array] | None = None) -> array[int]:
+    """The :func:`line_digest` of each of the ``rows`` lines of ``csv`` (each ending in LF), kept as unsigned
+    64-bit numbers: eight bytes a row, where a list of Python ints takes about forty.
+
+    When a quoted cell holds a line feed, the lines are cut where ``lines()``, the same lines as a string array,
+    puts them."""
     pieces = csv.split(b"\n")
     pieces.pop()
-    if len(pieces) != len(lines):
-        # A quoted cell holds a line break: cut at the array's offsets instead.
-        offsets = memoryview(lines.buffers()[1]).cast("i")[lines.offset : lines.offset + len(lines) + 1]
-        first = offsets[0]
-        pieces = [csv[start - first : end - first - 1] for start, end in itertools.pairwise(offsets)]
+    if len(pieces) != rows:
+        if lines is None:
+            raise ValueError(f"{len(pieces)} line feeds in {rows} lines, and no line array to cut them by")
+        return _cut_digests(csv, lines())
+    return _unpack(b"".join(map(xxh3_64_digest, pieces)))
+
+
+def _cut_digests(csv: bytes, lines: pa.Array) -> array[int]:
+    offsets = memoryview(lines.buffers()[1]).cast("i")[lines.offset : lines.offset + len(lines) + 1]
+    first = offsets[0]
+    pieces = [csv[start - first : end - first - 1] for start, end in itertools.pairwise(offsets)]
     return _unpack(b"".join(map(xxh3_64_digest, pieces)))
 
 

@@ -154,7 +154,7 @@ class PartitionWriter:
                     if encoded.rejected is not None:
                         rejected += encoded.rejected.num_rows
                         self.results.add("failed", encoded.rejected)
-                    digests = line_digests(encoded.csv, encoded.lines) if encoded.rows else array("Q")
+                    digests = line_digests(encoded.csv, encoded.rows, encoded.line_array)
                     if already_sent and digests:
                         encoded, digests = _without_sent(encoded, digests, already_sent)
                     if encoded.rows == 0:
@@ -573,7 +573,7 @@ def _without_sent(
         keep.append(not sent)
     if all(keep):
         return encoded, digests
-    lines = pc.filter(encoded.lines, flags(keep))
+    lines = pc.filter(encoded.line_array(), flags(keep))
     kept = array("Q", (digest for digest, flag in zip(digests, keep, strict=True) if flag))
     return EncodedRows(lines_bytes(lines), len(kept), encoded.rejected, lines), kept
 

@@ -63,3 +63,9 @@ def test_requoted_lines_read_back_as_the_cells_of_the_lines() -> None:
     lines = ["a|b", "|c d|"]
     requoted = batch_text.requoted(lines, "|")
     assert list(csv.reader(f'"{line}"' for line in requoted)) == [line.split("|") for line in lines]
+
+
+def test_records_of_bytes_are_cut_as_those_of_text() -> None:
+    text = 'a,"b\nc"\n\n"d ""e""",f\n'
+    assert batch_text.records(text.encode()) == [record.encode() for record in batch_text.records(text) or []]
+    assert batch_text.records(text.encode()) == [b'a,"b\nc"', b'"d ""e""",f']

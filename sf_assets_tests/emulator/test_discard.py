@@ -54,7 +54,7 @@ class _Api:
         return dict(info)
 
     def results(self, job_id: str, kind: str = "successfulResults") -> str:
-        return str(self.call("GET", f"{self.jobs}/{job_id}/{kind}/").text)
+        return str(self.call("GET", f"{self.jobs}/{job_id}/{kind}/").content.decode("utf-8"))
 
     def ingest(self, operation: str, data: str) -> tuple[dict[str, Any], list[str]]:
         """Runs a Contact job to its end; returns its final JobInfo and successful-results lines."""
@@ -159,6 +159,39 @@ def test_quoted_records_are_echoed_as_sent(api: _Api) -> None:
     assert (info["numberRecordsProcessed"], info["numberRecordsFailed"]) == (2, 0)
     rows = list(csv.reader(io.StringIO("\n".join(lines))))
     assert [row[1:] for row in rows[1:]] == [["true", "Ada", 'Love, "lace"\nline two'], ["true", "Alan", "Turing"]]
+
+
+@pytest.mark.parametrize(
+    "upload",
+    [
+        'FirstName,LastName\n"Äda","Lövé, ✓"\nAlan,Turing\n',  # not ASCII: checked as UTF-8, never decoded
+        '\ufeffFirstName,LastName\r\n"Äda","Lövé, ✓"\r\nAlan,Turing\r\n',  # a BOM and CRLF: the csv module reads it
+        '"FirstName","LastName"\n"Äda","Lövé, ✓"\nAlan,Turing\n',  # a quoted header: read as text
+    ],
+    ids=["utf8", "bom-crlf", "quoted-header"],
+)
+def test_uploads_are_read_as_the_csv_module_reads_them(batched: _Api, upload: str) -> None:
+    info, lines = batched.ingest("insert", upload.encode("utf-8"))  # type: ignore[arg-type]
+    assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", 2)
+    assert [row[1:] for row in _result_rows("\n".join(lines))] == [
+        ["true", "Äda", "Lövé, ✓"],
+        ["true", "Alan", "Turing"],
+    ]
+
+
+def test_an_upload_cut_as_bytes_then_read_as_text_keeps_every_record(api: _Api) -> None:
+    # The first megabyte is cut as bytes; the csv module reads the rest, whose line ends are CRLF.
+    plain = "".join(f"F{i},L{i}\n" for i in range(100_000))
+    info, lines = api.ingest("insert", f"FirstName,LastName\n{plain}Ada,Lovelace\r\n")
+    cells = {tuple(row[2:]) for row in _result_rows("\n".join(lines))}
+    assert info["numberRecordsProcessed"] == len(cells) == 100_001
+    assert {("F0", "L0"), ("F99999", "L99999"), ("Ada", "Lovelace")} <= cells
+
+
+def test_an_upload_that_is_not_utf8_fails_its_job(api: _Api) -> None:
+    info = api.run("insert", b"FirstName,LastName\nAda,Lov\xe9\n")  # type: ignore[arg-type]
+    assert info["state"] == "Failed"
+    assert api.stored_contacts() == 0
 
 
 def test_kept_batches_count_every_record_as_processed(batched: _Api) -> None:

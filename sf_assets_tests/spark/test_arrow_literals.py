@@ -45,7 +45,7 @@ plan = ColumnPlan("Contact", (Column("LastName", "string", "#N/A"), Column("Amou
 amounts = pa.Array.from_buffers(pa.float64(), 2, [None, pa.py_buffer(struct.pack("<dd", 1.5, float("inf")))])
 batch = pa.record_batch([strings(["Love, 'lace'", None]), amounts], names=["LastName", "Amount"])
 encoded = CsvEncoder(plan).encode(batch)
-assert (encoded.csv, encoded.rejected.num_rows) == (b"\"Love, 'lace'\",1.5\n", 1), encoded
+assert (encoded.csv, encoded.rejected.num_rows) == (b"\"Love, 'lace'\",\"1.5\"\n", 1), encoded
 print("pandas" in sys.modules)
 """
 

@@ -279,7 +279,7 @@ def test_quote_looks_only_at_the_slice_of_a_sliced_array() -> None:
 
 def test_encode_lines_end_in_lf_without_header() -> None:
     encoded = encode_one(pa.array(["a", "b"]))
-    assert (encoded.csv, encoded.rows, encoded.rejected) == (b"a\nb\n", 2, None)
+    assert (encoded.csv, encoded.rows, encoded.rejected) == (b'"a"\n"b"\n', 2, None)
 
 
 def test_encode_several_types_in_one_row() -> None:
@@ -288,21 +288,21 @@ def test_encode_several_types_in_one_row() -> None:
         [pa.array(['x "y"']), pa.array([True]), pa.array([42], pa.int32()), pa.array([dt.date(2024, 2, 29)])],
         names=["S", "B", "I", "D"],
     )
-    assert CsvEncoder(plan).encode(batch).csv == b'"x ""y""",true,42,2024-02-29\n'
+    assert CsvEncoder(plan).encode(batch).csv == b'"x ""y""","true","42","2024-02-29"\n'
 
 
 def test_null_becomes_the_clearing_token() -> None:
-    assert lines(encode_one(pa.array(["a", None]), NULL_TOKEN)) == ["a", "#N/A"]
+    assert lines(encode_one(pa.array(["a", None]), NULL_TOKEN)) == ['"a"', "#N/A"]
 
 
 def test_null_becomes_an_empty_cell_when_nulls_are_ignored() -> None:
     plan = plan_of(("A", "string", ""), ("B", "string", ""))
     batch = pa.record_batch([pa.array([None, "x"]), pa.array(["y", None])], names=["A", "B"])
-    assert CsvEncoder(plan).encode(batch).csv == b",y\nx,\n"
+    assert CsvEncoder(plan).encode(batch).csv == b',"y"\n"x",\n'
 
 
 def test_empty_string_becomes_the_null_value() -> None:
-    assert lines(encode_one(pa.array(["", "x"]), NULL_TOKEN)) == ["#N/A", "x"]
+    assert lines(encode_one(pa.array(["", "x"]), NULL_TOKEN)) == ["#N/A", '"x"']
 
 
 def test_null_per_column_null_value() -> None:
@@ -310,7 +310,48 @@ def test_null_per_column_null_value() -> None:
     batch = pa.record_batch(
         [pa.array(["001"]), pa.nulls(1, pa.string()), pa.nulls(1, pa.int32())], names=["Id", "Phone", "N"]
     )
-    assert CsvEncoder(plan).encode(batch).csv == b"001,#N/A,#N/A\n"
+    assert CsvEncoder(plan).encode(batch).csv == b'"001",#N/A,#N/A\n'
+
+
+def test_null_values_differ_between_columns_with_nulls() -> None:
+    plan = plan_of(("Account.Oracle_Id__c", "string", ""), ("Phone", "string", NULL_TOKEN))
+    batch = pa.record_batch([pa.array([None, "A-1"]), pa.array(["555", None])], names=plan.headers)
+    assert CsvEncoder(plan).encode(batch).csv == b',"555"\n"A-1",#N/A\n'
+
+
+@pytest.mark.parametrize("null_value", ["", NULL_TOKEN])
+def test_the_text_na_stays_a_request_to_clear(null_value: str) -> None:
+    assert lines(encode_one(pa.array(["#N/A", "x#N/A"]), null_value)) == ["#N/A", '"x#N/A"']
+
+
+def test_a_line_feed_in_a_value_stays_in_its_line() -> None:
+    encoded = encode_one(pa.array(["a\nb", "c"]))
+    assert (encoded.csv, encoded.rows) == (b'"a\nb"\n"c"\n', 2)
+    assert encoded.line_array().to_pylist() == ['"a\nb"\n', '"c"\n']
+
+
+def test_lines_without_line_feeds_are_cut_from_the_csv() -> None:
+    encoded = encode_one(pa.array(["a", None, 'b"c']), NULL_TOKEN)
+    assert encoded.lines is None
+    assert encoded.line_array().to_pylist() == ['"a"\n', "#N/A\n", '"b""c"\n']
+
+
+def test_a_row_encodes_the_same_in_any_batch() -> None:
+    # The ledger knows a row by its line: the line must not depend on what else its batch holds.
+    rng = random.Random(7)
+    plan = plan_of(("Key", "string", ""), ("Text", "string", NULL_TOKEN), ("N", "long", NULL_TOKEN))
+    values = [
+        [f"k{i}" if rng.random() < 0.9 else None for i in range(400)],
+        [_random_text(rng) if rng.random() < 0.8 else "#N/A" for _ in range(400)],
+        [None if rng.random() < 0.2 else rng.randint(-99, 99) for _ in range(400)],
+    ]
+    batch = pa.record_batch(
+        [pa.array(values[0]), pa.array(values[1]), pa.array(values[2], pa.int64())], names=plan.headers
+    )
+    encoder = CsvEncoder(plan)
+    together = encoder.encode(batch).line_array().to_pylist()
+    alone = [encoder.encode(batch.slice(row, 1)).csv.decode("utf-8") for row in range(batch.num_rows)]
+    assert together == alone
 
 
 def test_empty_batch_encodes_to_nothing() -> None:
@@ -337,7 +378,7 @@ def nan_batch() -> tuple[CsvEncoder, pa.RecordBatch]:
 def test_non_finite_rows_are_not_sent() -> None:
     encoder, batch = nan_batch()
     encoded = encoder.encode(batch)
-    assert (encoded.csv, encoded.rows) == (b"ok,1.5,3\nok2,2,1000000000000000000000\n", 2)
+    assert (encoded.csv, encoded.rows) == (b'"ok","1.5","3"\n"ok2","2","1000000000000000000000"\n', 2)
 
 
 def test_non_finite_rows_come_back_as_rejected_rows_with_their_values() -> None:
@@ -370,7 +411,7 @@ def test_all_rows_non_finite_sends_nothing() -> None:
 
 def test_null_double_is_not_rejected() -> None:
     encoded = encode_one(pa.array([None, 1.0], pa.float64()), NULL_TOKEN)
-    assert (encoded.csv, encoded.rows, encoded.rejected) == (b"#N/A\n1\n", 2, None)
+    assert (encoded.csv, encoded.rows, encoded.rejected) == (b'#N/A\n"1"\n', 2, None)
 
 
 def test_null_double_row_is_kept_when_another_row_is_nan() -> None:
@@ -379,7 +420,7 @@ def test_null_double_row_is_kept_when_another_row_is_nan() -> None:
     encoded = CsvEncoder(plan).encode(batch)
     assert encoded.rejected is not None
     assert encoded.rows + encoded.rejected.num_rows == 3
-    assert encoded.csv == b"a,1\nb,#N/A\n"
+    assert encoded.csv == b'"a","1"\n"b",#N/A\n'
 
 
 def test_as_text_keeps_nulls_and_non_finite_text() -> None:
@@ -458,7 +499,9 @@ def test_sliced_batch_encodes_only_its_rows() -> None:
     sliced = batch.slice(1, 4)
     assert sliced.column(0).offset == 1
     encoded = CsvEncoder(plan).encode(sliced)
-    assert encoded.csv == b'"r,1",1,false,1000000000000000000000\n#N/A,2,true,2.5\nr3,,false,3.5\nr4,4,,4.5\n'
+    assert encoded.csv == (
+        b'"r,1","1","false","1000000000000000000000"\n#N/A,"2","true","2.5"\n"r3",,"false","3.5"\n"r4","4",,"4.5"\n'
+    )
     assert encoded.rows == 4
 
 
@@ -468,7 +511,7 @@ def test_sliced_batch_with_a_non_finite_row() -> None:
         [pa.array(["a", "b", "c", "d"]), pa.array([float("nan"), 1.0, float("inf"), 2.0])], names=["S", "F"]
     )
     encoded = CsvEncoder(plan).encode(batch.slice(1, 3))
-    assert encoded.csv == b"b,1\nd,2\n"
+    assert encoded.csv == b'"b","1"\n"d","2"\n'
     assert encoded.rejected is not None
     assert encoded.rejected.to_pylist() == [
         {"S": "c", "F": "inf", ERROR_COLUMN: "NON_FINITE_NUMBER:not sent: Salesforce cannot store F=inf:F --"}
@@ -477,4 +520,4 @@ def test_sliced_batch_with_a_non_finite_row() -> None:
 
 def test_sliced_single_string_column_round_trips() -> None:
     array = pa.array(["skip", "x", 'y"', "skip"]).slice(1, 2)
-    assert encode_one(array).csv == b'x\n"y"""\n'
+    assert encode_one(array).csv == b'"x"\n"y"""\n'

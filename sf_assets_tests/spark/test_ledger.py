@@ -4,6 +4,7 @@ from array import array
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
 from sf_assets.spark.commit_message import JobResult
 from sf_assets.spark.ledger import ChainRecord, Ledger, line_digest, line_digests
@@ -24,18 +25,26 @@ def test_line_digests_are_stable_64_bit_numbers() -> None:
 
 
 def test_each_line_of_a_batch_gets_the_digest_of_its_text() -> None:
-    lines = pa.array(["a,b\n", "c,d\n"])
-    assert list(line_digests(b"a,b\nc,d\n", lines)) == [line_digest(b"a,b"), line_digest(b"c,d")]
+    assert list(line_digests(b"a,b\nc,d\n", 2)) == [line_digest(b"a,b"), line_digest(b"c,d")]
+
+
+def test_no_lines_have_no_digests() -> None:
+    assert list(line_digests(b"", 0)) == []
 
 
 def test_a_line_break_inside_a_quoted_cell_stays_in_its_line() -> None:
     lines = pa.array(['"x\ny",1\n', "z,2\n"])
-    assert list(line_digests(b'"x\ny",1\nz,2\n', lines[0:2])) == [line_digest(b'"x\ny",1'), line_digest(b"z,2")]
+    assert list(line_digests(b'"x\ny",1\nz,2\n', 2, lambda: lines)) == [line_digest(b'"x\ny",1'), line_digest(b"z,2")]
+
+
+def test_a_line_break_inside_a_cell_needs_the_line_array() -> None:
+    with pytest.raises(ValueError, match="3 line feeds in 2 lines"):
+        line_digests(b'"x\ny",1\nz,2\n', 2)
 
 
 def test_a_slice_of_lines_is_cut_at_its_own_offsets() -> None:
     lines = pa.array(["skip\n", '"x\ny",1\n', "z,2\n"])[1:]
-    assert list(line_digests(b'"x\ny",1\nz,2\n', lines)) == [line_digest(b'"x\ny",1'), line_digest(b"z,2")]
+    assert list(line_digests(b'"x\ny",1\nz,2\n', 2, lambda: lines)) == [line_digest(b'"x\ny",1'), line_digest(b"z,2")]
 
 
 def test_a_chain_round_trips_through_json() -> None:
