@@ -435,6 +435,8 @@ class _Cutter:
     def add_lines(self, lines: list[str] | list[bytes]) -> Iterator[Split]:
         """Records, one a line (quote-free lines: its cells are the line split on the delimiter), as text or
         as bytes; keys are only taken from text."""
+        if not lines:
+            return
         newline: Any = "\n" if isinstance(lines[0], str) else b"\n"
         while lines:
             piece = lines[: self.size - self._count]

@@ -39,10 +39,6 @@ if TYPE_CHECKING:
     from .columns import ColumnPlan
 
 ERROR_COLUMN = "sf__Error"
-_NEEDS_QUOTES = r'[",\r\n]|^\s|\s$'
-# RE2's \s, the edge whitespace that gets a value quoted.
-_EDGE_SPACE = " \t\n\f\r"
-_STRUCTURAL = (b'"', b",", b"\r", b"\n")
 _NO_LINES = strings([])
 _EMPTY = literal("")
 # Data Loader sends a value of #N/A unquoted: a request to clear the field, whichever the column's null value.
@@ -115,7 +111,7 @@ class CsvEncoder:
         # Or columns with nulls differ in their null value, which pyarrow.csv writes one way for all: the same
         # bytes, joined column by column.
         cells = [
-            pc.fill_null(_quoted(text), literal(column.null_value))
+            pc.fill_null(quote(text), literal(column.null_value))
             for text, column in zip(texts, self.plan.columns, strict=True)
         ]
         lines = _join_lines(cells)
@@ -237,37 +233,14 @@ def _bad_utf8(value: bytes) -> bool:
 
 
 def quote(text: pa.Array) -> pa.Array:
-    """CSV-quote the values that need it, doubling embedded quotes."""
-    data = _string_bytes(text)
-    needs = _needs_quotes(text, data)
-    if not pc.any(needs).as_py():
-        return text
-    escaped = pc.replace_substring(text, '"', '""') if b'"' in data else text
-    quoted = pc.binary_join_element_wise(literal('"'), escaped, literal('"'), literal(""))
-    # A column whose every value needs quotes (free text with commas) skips the merge and its copy.
-    return quoted if pc.all(needs).as_py() else pc.if_else(needs, quoted, text)
-
-
-def _quoted(text: pa.Array) -> pa.Array:
-    """Every value in quotes, embedded quotes doubled, but ``#N/A`` (nulls stay null)."""
+    """Every value in quotes, embedded quotes doubled, but ``#N/A`` (nulls stay null): what ``pyarrow.csv`` writes
+    for the other values."""
     data = _string_bytes(text)
     escaped = pc.replace_substring(text, '"', '""') if b'"' in data else text
     quoted = pc.binary_join_element_wise(literal('"'), escaped, literal('"'), literal(""))
     if _CLEAR_BYTES in data:
         quoted = pc.if_else(pc.equal(text, _CLEAR), text, quoted)
     return quoted
-
-
-def _needs_quotes(text: pa.Array, data: bytes) -> pa.Array:
-    """Which values hold a quote, comma, CR or LF, or start or end with whitespace; ``data`` is their bytes.
-
-    Most columns hold none of the structural characters, and a search of the column's bytes (memchr) proves it
-    for all values at once; only the edges are then checked value by value. A regex per value costs four times
-    as much, so it is kept for the columns that need it.
-    """
-    if any(character in data for character in _STRUCTURAL):
-        return pc.match_substring_regex(text, _NEEDS_QUOTES)
-    return pc.not_equal(pc.binary_length(pc.ascii_trim(text, characters=_EDGE_SPACE)), pc.binary_length(text))
 
 
 def _quote_text(value: str) -> str:

@@ -188,6 +188,12 @@ def test_an_upload_cut_as_bytes_then_read_as_text_keeps_every_record(api: _Api) 
     assert {("F0", "L0"), ("F99999", "L99999"), ("Ada", "Lovelace")} <= cells
 
 
+@pytest.mark.parametrize("upload", ["FirstName,LastName\n\n\n", 'FirstName,LastName\n\n"Ada",""\n\n'])
+def test_blank_lines_are_no_records(api: _Api, upload: str) -> None:
+    info = api.run("insert", upload)
+    assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", upload.count("Ada"))
+
+
 def test_an_upload_that_is_not_utf8_fails_its_job(api: _Api) -> None:
     info = api.run("insert", b"FirstName,LastName\nAda,Lov\xe9\n")  # type: ignore[arg-type]
     assert info["state"] == "Failed"
@@ -255,6 +261,20 @@ def test_results_interrupted_while_written_are_written_once(
     monkeypatch.undo()
     rows = _result_rows(batched.results(job_id))
     assert [row[2:] for row in rows] == _QUOTED_ROWS
+
+
+def test_a_batch_kept_but_not_counted_before_a_stop_is_counted_once_on_resume(batched: _Api, org: LocalOrg) -> None:
+    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
+    job = org.ingest.get(job_id)
+    # As the org left it when it stopped between keeping batch 1 and counting it.
+    with org.ingest.lock:
+        job.state = "InProgress"
+        job.batches_done.remove(1)
+        job.number_records_processed -= job.batch_counts[1]
+    org.processor._batch(job, 1)
+    info = batched.call("GET", f"{batched.jobs}/{job_id}").json()
+    assert (info["state"], info["numberRecordsProcessed"]) == ("JobComplete", len(_QUOTED_ROWS))
+    assert [row[2:] for row in _result_rows(batched.results(job_id))] == _QUOTED_ROWS
 
 
 def test_records_of_kept_batches_over_quota_are_unprocessed(batched: _Api) -> None:
