@@ -209,6 +209,10 @@ class IngestClient:
             raise ValueError(f"unknown result kind {kind!r}; expected one of {', '.join(RESULT_KINDS)}")
         return self.transport.download(f"jobs/ingest/{job_id}/{kind}", sink)
 
+    def finish(self) -> None:
+        """Nothing to do once a writer has sent its last job: each Bulk API 2.0 job was closed on its own (Bulk API
+        1.0 closes the one job its batches were added to)."""
+
     def _set_state(self, job_id: str, state: str) -> JobInfo:
         response = self.transport.call("PATCH", f"jobs/ingest/{job_id}", json={"state": state})
         return JobInfo.from_json(response.json())

@@ -73,6 +73,7 @@ class JobClient(Protocol):
     def info(self, job_id: str) -> JobInfo: ...
     def wait(self, job_id: str, schedule: PollSchedule | None = None) -> JobInfo: ...
     def results(self, job_id: str, kind: str, sink: Callable[[bytes], object]) -> int: ...
+    def finish(self) -> None: ...
 
 
 class _JobFile:
@@ -181,9 +182,7 @@ class PartitionWriter:
             wait(futures, return_when=FIRST_EXCEPTION)
             self._raise_if_failed(futures)
             job_results = recovered + [job for future in futures for job in future.result()]
-            finish = getattr(self.jobs, "finish", None)
-            if finish is not None:
-                finish()
+            self.jobs.finish()
         except BaseException:
             self._failed.set()
             # Abort first: job threads may be blocked in a slow call, and Salesforce must stop now.

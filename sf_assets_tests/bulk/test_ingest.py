@@ -112,3 +112,11 @@ def test_abandoning_a_job_aborts_it(jobs: IngestClient) -> None:
     job = jobs.create(JobSpec("Account", "insert"))
     jobs.abandon(job.id)
     assert jobs.info(job.id).state == "Aborted"
+
+
+def test_finishing_makes_no_call() -> None:
+    class _NoCalls:
+        def call(self, *args: object, **kwargs: object) -> None:
+            raise AssertionError("finish() called the org")
+
+    IngestClient(_NoCalls()).finish()  # type: ignore[arg-type]
