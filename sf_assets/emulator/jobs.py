@@ -357,10 +357,10 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
 
 @dataclass
 class Split:
-    """One internal batch cut from the uploads: its file text (the job's delimiter, one record per
-    line; UTF-8 bytes when cut as bytes) and the raw upsert-key cells of its rows that have one."""
+    """One internal batch cut from the uploads: its file's UTF-8 text (the job's delimiter, one record
+    per line) and the raw upsert-key cells of its rows that have one."""
 
-    text: str | bytes
+    data: bytes
     count: int
     keys: list[str]
 
@@ -465,10 +465,8 @@ class _Cutter:
         self._parts, self._count, self._keys = [], 0, []
 
 
-def _joined(parts: list[str | bytes]) -> str | bytes:
-    """Text parts as text; bytes if any part is bytes (a batch cut as bytes whose rest the csv module read)."""
-    if all(isinstance(part, str) for part in parts):
-        return "".join(parts)  # type: ignore[arg-type]
+def _joined(parts: list[str | bytes]) -> bytes:
+    """The parts, cut as text or as bytes (a batch cut as bytes whose rest the csv module read has both), as UTF-8."""
     return b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in parts)
 
 

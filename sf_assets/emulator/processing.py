@@ -237,10 +237,7 @@ class Processor:
             raw = self._discarding(batch_plan)
             key_index = None if raw else batch_plan.key_index
             for number, piece in enumerate(files.split(job.delimiter, self.model.batch_size, key_index, raw=raw)):
-                if isinstance(piece.text, bytes):
-                    files.batch_path(number).write_bytes(piece.text)
-                else:
-                    files.batch_path(number).write_text(piece.text, encoding="utf-8")
+                files.batch_path(number).write_bytes(piece.data)
                 counts.append(piece.count)
                 if batch_plan.key is not None and key_index is not None:
                     keys = batch_plan.upsert_keys(piece.keys)

@@ -79,7 +79,6 @@ class CsvEncoder:
         self.plan = plan
         self.header = (",".join(_quote_text(name) for name in plan.headers) + "\n").encode("utf-8")
         self.text_schema = pa.schema([pa.field(name, pa.string()) for name in plan.headers])
-        self._write_options: dict[str, pa_csv.WriteOptions] = {}
 
     def encode(self, batch: pa.RecordBatch) -> EncodedRows:
         """Encode ``batch``; its columns are the plan's, in the same order."""
@@ -125,14 +124,11 @@ class CsvEncoder:
         return values.pop() if values else ""
 
     def _write_csv(self, texts: list[pa.Array], null_value: str) -> bytes:
-        options = self._write_options.get(null_value)
-        if options is None:
-            # Pieces hold up to a Spark batch (10,000 rows by default): the writer's default of 1,024 rows would
-            # cut each into several.
-            options = pa_csv.WriteOptions(
-                include_header=False, quoting_style="all_valid", null_string=null_value, batch_size=1 << 16
-            )
-            self._write_options[null_value] = options
+        # Pieces hold up to a Spark batch (10,000 rows by default): the writer's default of 1,024 rows would cut
+        # each into several.
+        options = pa_csv.WriteOptions(
+            include_header=False, quoting_style="all_valid", null_string=null_value, batch_size=1 << 16
+        )
         sink = pa.BufferOutputStream()
         pa_csv.write_csv(pa.Table.from_arrays(texts, schema=self.text_schema), sink, options)
         return sink.getvalue().to_pybytes()
