@@ -90,10 +90,12 @@ def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Pope
 
 
 def json_at(url: str) -> Any:
+    """The JSON at ``url``, or None while nothing answers there or the answer is not JSON yet: a starting master
+    serves its HTML page at every path until its ``/json`` handler is attached."""
     try:
         with urllib.request.urlopen(url, timeout=2) as response:
             return json.load(response)
-    except OSError:
+    except (OSError, json.JSONDecodeError):
         return None
 
 
