@@ -170,8 +170,11 @@ class JobFiles:
     never ends with a newline, like the recorded responses. Appends are serialized per job because
     several internal batches of one job finish concurrently.
 
-    Discard mode keeps accepted batches (see :meth:`keep`) as ``accepted-NNNNN.csv``, listed in
-    ``accepted.jsonl``; their successful-results lines are written when the results are first read.
+    An internal batch is a file of its own, ``batch-NNNNN.csv``, or, when discard mode cut it from one
+    stretch of an upload, a :class:`Span` of that upload (``batch-NNNNN.span``): copying a job's uploads
+    into batch files was about a fifth of the org's work for the rows a benchmark sends. Discard mode keeps
+    accepted batches (see :meth:`keep`) as ``accepted-NNNNN.csv`` or ``.span``, listed in ``accepted.jsonl``;
+    their successful-results lines are written when the results are first read.
     """
 
     def __init__(self, root: Path) -> None:
@@ -218,7 +221,8 @@ class JobFiles:
 
         With ``raw`` (discard mode, which never reads cells), text with quotes keeps each record's
         own text, cut by :func:`batch_text.records`, so batch files are read back with it too; the
-        uploads are then cut as bytes, never decoded into text unless they need the csv module."""
+        uploads are then cut as bytes, never decoded into text unless they need the csv module, and a
+        batch that is one stretch of an upload comes as its :class:`Span`, never copied."""
         header: list[str] | None = None
         cutter = _Cutter(size, delimiter, key_index)
         for path in self.uploads():
@@ -227,7 +231,7 @@ class JobFiles:
                     first = _plain_header(binary.readline(), delimiter)
                     if first is not None:
                         header = _same_header(header, first)
-                        yield from _cut_bytes(binary, cutter, delimiter)
+                        yield from _cut_bytes(binary, cutter, delimiter, path.name)
                         continue
             with path.open(encoding="utf-8-sig", newline="", errors="strict") as handle:
                 first = next(csv.reader(handle, delimiter=delimiter, strict=True), None)
@@ -249,11 +253,47 @@ class JobFiles:
                     yield from cutter.add_lines([line for line in block.split("\n") if line])
         yield from cutter.flush()
 
-    def batch_path(self, number: int) -> Path:
-        return self.root / f"batch-{number:05d}.csv"
+    def write_batch(self, number: int, content: bytes | Span) -> None:
+        """Stores internal batch ``number``: its text, or where it lies in an upload."""
+        if isinstance(content, Span):
+            self._path("batch", number, ".span").write_text(content.to_text())
+            return
+        self._path("batch", number, ".csv").write_bytes(content)
+        self._path("batch", number, ".span").unlink(missing_ok=True)
 
-    def accepted_path(self, number: int) -> Path:
-        return self.root / f"accepted-{number:05d}.csv"
+    def has_batch(self, number: int) -> bool:
+        return any(self._path("batch", number, suffix).exists() for suffix in _BATCH_SUFFIXES)
+
+    def batch_data(self, number: int) -> bytes:
+        """Internal batch ``number``'s text as UTF-8 bytes, one record per line."""
+        data = self._data("batch", number)
+        if data is None:
+            raise FileNotFoundError(f"batch {number} of job {self.root.name} is gone")
+        return data
+
+    def drop_batch(self, number: int) -> None:
+        for suffix in _BATCH_SUFFIXES:
+            self._path("batch", number, suffix).unlink(missing_ok=True)
+
+    def has_accepted(self, number: int) -> bool:
+        return any(self._path("accepted", number, suffix).exists() for suffix in _BATCH_SUFFIXES)
+
+    def _path(self, kind: str, number: int, suffix: str) -> Path:
+        return self.root / f"{kind}-{number:05d}{suffix}"
+
+    def _data(self, kind: str, number: int) -> bytes | None:
+        """A batch's or accepted batch's bytes, wherever it is kept; None if it is not."""
+        span_path = self._path(kind, number, ".span")
+        if span_path.exists():
+            span = Span.from_text(span_path.read_text())
+            with (self.root / span.upload).open("rb") as upload:
+                upload.seek(span.start)
+                data = upload.read(span.end - span.start)
+            # The last record of an upload may have no line end of its own.
+            return data if data.endswith(b"\n") else data + b"\n"
+        with contextlib.suppress(FileNotFoundError):
+            return self._path(kind, number, ".csv").read_bytes()
+        return None
 
     def result_path(self, kind: str) -> Path:
         return self.root / f"{kind}.csv"
@@ -290,7 +330,10 @@ class JobFiles:
             with self._segments_path.open("a", encoding="utf-8") as handle:
                 handle.write("\n" + segment.to_json())
             # The rename commits the entry: a batch whose file was never renamed was not kept.
-            self.batch_path(segment.batch).replace(self.accepted_path(segment.batch))
+            for suffix in _BATCH_SUFFIXES:
+                kept = self._path("batch", segment.batch, suffix)
+                if kept.exists():
+                    kept.replace(self._path("accepted", segment.batch, suffix))
 
     def stream(self, kind: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """A result file's bytes; the successful results first gain the lines of kept batches."""
@@ -314,13 +357,14 @@ class JobFiles:
             with results.open("ab") as handle:
                 handle.truncate(start)
                 for segment in segments:
-                    text = self.accepted_path(segment.batch).read_text(encoding="utf-8")
+                    text = (self._data("accepted", segment.batch) or b"").decode("utf-8")
                     handle.write(discard.result_lines(segment, text).encode("utf-8"))
             # Dropping the list ends the settling; left-over batch files are only clutter.
             self._segments_path.unlink()
             self._settling_path.unlink()
             for segment in segments:
-                self.accepted_path(segment.batch).unlink(missing_ok=True)
+                for suffix in _BATCH_SUFFIXES:
+                    self._path("accepted", segment.batch, suffix).unlink(missing_ok=True)
 
     def _kept_segments(self) -> list[discard.Segment]:
         """The committed entries of ``accepted.jsonl`` in batch order. A batch listed twice was kept again
@@ -330,7 +374,7 @@ class JobFiles:
             with contextlib.suppress(ValueError, TypeError):
                 segment = discard.Segment.from_json(line)
                 segments[segment.batch] = segment
-        return [segments[number] for number in sorted(segments) if self.accepted_path(number).exists()]
+        return [segments[number] for number in sorted(segments) if self.has_accepted(number)]
 
     def _settling_start(self, results: Path) -> int:
         """Where the kept batches' lines start: as noted by a settling cut short, else the file's end,
@@ -355,12 +399,33 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
             yield chunk
 
 
+_BATCH_SUFFIXES = (".csv", ".span")
+
+
+@dataclass(frozen=True)
+class Span:
+    """Bytes ``start`` to ``end`` of the upload file named ``upload``: whole records, one a line."""
+
+    upload: str
+    start: int
+    end: int
+
+    def to_text(self) -> str:
+        return f"{self.upload} {self.start} {self.end}"
+
+    @classmethod
+    def from_text(cls, text: str) -> Span:
+        upload, start, end = text.split()
+        return cls(upload, int(start), int(end))
+
+
 @dataclass
 class Split:
     """One internal batch cut from the uploads: its file's UTF-8 text (the job's delimiter, one record
-    per line) and the raw upsert-key cells of its rows that have one."""
+    per line) or, for a batch that is one stretch of an upload, where it lies there; and the raw
+    upsert-key cells of its rows that have one."""
 
-    data: bytes
+    content: bytes | Span
     count: int
     keys: list[str]
 
@@ -380,10 +445,15 @@ def _plain_header(line: bytes, delimiter: str) -> list[str] | None:
     return body.decode("utf-8-sig").split(delimiter)
 
 
-def _cut_bytes(binary: IO[bytes], cutter: _Cutter, delimiter: str) -> Iterator[Split]:
-    """The rows after a plain header cut into batches as bytes; from a block the csv module must read
-    (carriage returns, NULs, a quote left open, a huge line), the rest is read as text."""
-    while block := binary.read(1 << 20):
+def _cut_bytes(binary: IO[bytes], cutter: _Cutter, delimiter: str, upload: str) -> Iterator[Split]:
+    """The rows after a plain header of the upload named ``upload`` cut into batches as bytes; from a
+    block the csv module must read (carriage returns, NULs, a quote left open, a huge line), the rest is
+    read as text."""
+    while True:
+        offset = binary.tell()
+        block = binary.read(1 << 20)
+        if not block:
+            return
         if not block.endswith(b"\n"):
             block += binary.readline()
         if not block.isascii():
@@ -402,7 +472,11 @@ def _cut_bytes(binary: IO[bytes], cutter: _Cutter, delimiter: str) -> Iterator[S
                 if row:
                     yield from cutter.add_row(row)
             return
-        yield from cutter.add_lines(lines)
+        # The records are all of the block unless blank lines were dropped (the last line may lack its LF).
+        if sum(map(len, lines)) + len(lines) == len(block) + (not block.endswith(b"\n")):
+            yield from cutter.add_stretch(block, lines, upload, offset)
+        else:
+            yield from cutter.add_lines(lines)
 
 
 def _column(lines: list[str], delimiter: str, index: int) -> list[str]:
@@ -425,9 +499,11 @@ class _Cutter:
         self.size = size
         self.delimiter = delimiter
         self.key_index = key_index
-        self._parts: list[str | bytes] = []
+        self._parts: list[str | bytes | memoryview] = []
         self._count = 0
         self._keys: list[str] = []
+        # Where the batch so far lies in an upload, while it is one stretch of one.
+        self._span: Span | None = None
         self._sink = io.StringIO()
         # "\r\n" so that the writer quotes cells holding either line-end character.
         self._writer = csv.writer(self._sink, delimiter=delimiter, lineterminator="\r\n")
@@ -441,6 +517,7 @@ class _Cutter:
         while lines:
             piece = lines[: self.size - self._count]
             lines = lines[len(piece) :]
+            self._span = None
             self._parts.append(newline.join(piece) + newline)
             self._count += len(piece)
             if self.key_index is not None:
@@ -448,7 +525,30 @@ class _Cutter:
             if self._count >= self.size:
                 yield from self.flush()
 
+    def add_stretch(self, block: bytes, records: list[bytes], upload: str, offset: int) -> Iterator[Split]:
+        """The ``records`` that make up all of ``block``, which starts at byte ``offset`` of the upload named
+        ``upload``: batches made only of such stretches are kept as spans of the upload, never copied."""
+        view = memoryview(block)
+        start = 0
+        while records:
+            piece = records[: self.size - self._count]
+            records = records[len(piece) :]
+            end = min(len(block), start + sum(map(len, piece)) + len(piece))
+            span = Span(upload, offset + start, offset + end)
+            if not self._count:
+                self._span = span
+            elif self._span is not None and (self._span.upload, self._span.end) == (upload, span.start):
+                self._span = Span(upload, self._span.start, span.end)
+            else:
+                self._span = None
+            self._parts.append(view[start:end])
+            self._count += len(piece)
+            start = end
+            if self._count >= self.size:
+                yield from self.flush()
+
     def add_row(self, row: list[str]) -> Iterator[Split]:
+        self._span = None
         self._writer.writerow(row)
         self._parts.append(self._sink.getvalue())
         self._sink.seek(0)
@@ -461,13 +561,17 @@ class _Cutter:
 
     def flush(self) -> Iterator[Split]:
         if self._count:
-            yield Split(_joined(self._parts), self._count, self._keys)
-        self._parts, self._count, self._keys = [], 0, []
+            yield Split(self._span or _joined(self._parts), self._count, self._keys)
+        self._parts, self._count, self._keys, self._span = [], 0, [], None
 
 
-def _joined(parts: list[str | bytes]) -> bytes:
-    """The parts, cut as text or as bytes (a batch cut as bytes whose rest the csv module read has both), as UTF-8."""
-    return b"".join(part.encode("utf-8") if isinstance(part, str) else part for part in parts)
+def _joined(parts: list[str | bytes | memoryview]) -> bytes:
+    """The parts, cut as text or as bytes (a batch cut as bytes whose rest the csv module read has both), as UTF-8.
+    Each ends a line: the last stretch of an upload may lack its LF."""
+    return b"".join(
+        part.encode("utf-8") if isinstance(part, str) else part if part[-1:] == b"\n" else bytes(part) + b"\n"
+        for part in parts
+    )
 
 
 def not_terminal(job: IngestJob) -> ApiError:

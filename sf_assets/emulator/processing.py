@@ -237,7 +237,7 @@ class Processor:
             raw = self._discarding(batch_plan)
             key_index = None if raw else batch_plan.key_index
             for number, piece in enumerate(files.split(job.delimiter, self.model.batch_size, key_index, raw=raw)):
-                files.batch_path(number).write_bytes(piece.data)
+                files.write_batch(number, piece.content)
                 counts.append(piece.count)
                 if batch_plan.key is not None and key_index is not None:
                     keys = batch_plan.upsert_keys(piece.keys)
@@ -297,14 +297,13 @@ class Processor:
 
     def _batch(self, job: IngestJob, number: int) -> None:
         files = self.service.files(job)
-        path = files.batch_path(number)
-        if not path.exists() and files.accepted_path(number).exists():
+        if not files.has_batch(number) and files.has_accepted(number):
             # Kept just before the org stopped, and not yet counted.
             self._mark_done(job, number, job.batch_counts[number], 0, 0.0)
             return
         # Bytes, decoded whole: a CR or CRLF inside a quoted cell is data, not a line end to translate, and a
         # batch discard mode keeps is never decoded.
-        data = path.read_bytes()
+        data = files.batch_data(number)
         planned = self._plans.get(job.id)
         if planned is not None and self._keepable(job, number, data, planned):
             self._keep(job, number, data, planned)
@@ -372,7 +371,7 @@ class Processor:
         elapsed = time.perf_counter() - started
         files.append_text("successful", "".join(successful))
         files.append("failed", failed)
-        path.unlink(missing_ok=True)
+        files.drop_batch(number)
         self._mark_done(job, number, len(rows), len(failed), elapsed)
 
     def _admit(self, job: IngestJob, number: int, count: int, rows: Callable[[], Sequence[Sequence[str]]]) -> bool:
@@ -489,7 +488,7 @@ class Processor:
             # As the splitter writes batch files: "\r\n" so that cells holding line ends are quoted.
             csv.writer(buffer, delimiter=job.delimiter, lineterminator="\r\n").writerows(rows[start:])
             text = buffer.getvalue()
-        self.service.files(job).batch_path(number).write_text(text, encoding="utf-8")
+        self.service.files(job).write_batch(number, text.encode("utf-8"))
         with self.service.lock:
             if number < len(job.batch_counts):
                 job.batch_counts[number] = len(rows) - start

@@ -21,6 +21,7 @@ from sf_assets.emulator.processing import ProcessingModel
 _BATCH = 3
 # Ten Contacts in internal batches of three, with quoted cells holding delimiters, quotes and line ends.
 _QUOTED_ROWS = [[f"First {i}", f'Last, "{i}"' + ("\nline two" if i % 4 == 0 else "")] for i in range(10)]
+_CSV = {"Content-Type": "text/csv"}
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
 
@@ -83,9 +84,10 @@ def batched(api: _Api) -> _Api:
 
 
 def _quoted_upload(rows: list[list[str]]) -> str:
+    """A plain header, as Data Loader and salesforce-batch send, then every cell quoted."""
     buffer = io.StringIO()
-    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows([["FirstName", "LastName"], *rows])
-    return buffer.getvalue()
+    csv.writer(buffer, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows(rows)
+    return "FirstName,LastName\n" + buffer.getvalue()
 
 
 def _serial(record_id: str) -> int:
@@ -232,6 +234,33 @@ def test_kept_batch_files_are_gone_once_results_are_read(batched: _Api, org: Loc
     assert sorted(path.name for path in root.iterdir()) == [
         "failed.csv", "successful.csv", "unprocessed.csv", "upload-00000.csv"
     ]  # fmt: skip
+
+
+def test_batches_cut_from_one_stretch_of_an_upload_are_kept_as_spans_of_it(batched: _Api, org: LocalOrg) -> None:
+    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
+    root = org.ingest.files(org.ingest.get(job_id)).root
+    assert sorted(path.suffix for path in root.glob("accepted-*")) == [".span"] * 4
+
+
+def test_an_upload_whose_last_record_has_no_line_end_keeps_it(batched: _Api) -> None:
+    info = batched.run("insert", _quoted_upload(_QUOTED_ROWS).removesuffix("\n"))
+    assert info["numberRecordsProcessed"] == len(_QUOTED_ROWS)
+    assert [row[2:] for row in _result_rows(batched.results(info["id"]))] == _QUOTED_ROWS
+
+
+def test_a_batch_spanning_two_uploads_keeps_every_record_in_order(batched: _Api) -> None:
+    first, second = _quoted_upload(_QUOTED_ROWS[:4]), _quoted_upload(_QUOTED_ROWS[4:])
+    job = batched.call("POST", batched.jobs, json={"object": "Contact", "operation": "insert"}).json()
+    for upload in (first.removesuffix("\n"), second):  # the first upload's last record has no line end
+        response = batched.call("PUT", f"{batched.jobs}/{job['id']}/batches", data=upload, headers=_CSV)
+        assert response.status_code == 201
+    batched.call("PATCH", f"{batched.jobs}/{job['id']}", json={"state": "UploadComplete"})
+    deadline = time.monotonic() + 10
+    while (info := batched.call("GET", f"{batched.jobs}/{job['id']}").json())["state"] != "JobComplete":
+        assert time.monotonic() < deadline, info
+        time.sleep(0.02)
+    assert info["numberRecordsProcessed"] == len(_QUOTED_ROWS)
+    assert [row[2:] for row in _result_rows(batched.results(job["id"]))] == _QUOTED_ROWS
 
 
 def test_deleting_a_job_removes_its_kept_batches(batched: _Api, org: LocalOrg) -> None:
