@@ -92,7 +92,7 @@ class CsvEncoder:
         for column, array in zip(self.plan.columns, batch.columns, strict=True):
             text, unsendable, data = _text(array)
             texts.append(text)
-            special = special or b"\n" in data or _CLEAR_BYTES in data
+            special = special or b"\n" in data or _has_clear(data)
             if unsendable is not None and pc.any(unsendable).as_py():
                 problems.append((column.header, unsendable))
                 bad = unsendable if bad is None else pc.or_(bad, unsendable)
@@ -177,14 +177,20 @@ def _text(array: pa.Array) -> tuple[pa.Array, pa.Array | None, bytes]:
     quote, line feed or ``#N/A``)."""
     kind = array.type
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        text, invalid = _valid_utf8(array.cast(pa.string()))
+        text = array.cast(pa.string())
         data = _string_bytes(text)
+        invalid = None
+        # ASCII is valid UTF-8, and checking for it is several times faster than validating.
+        if not data.isascii():
+            text, invalid = _valid_utf8(text)
+            if invalid is not None:
+                data = _string_bytes(text)
         if b"\x00" in data:
             text = pc.replace_substring(text, "\x00", "")
             data = _string_bytes(text)
-        empty = pc.equal(text, _EMPTY)
-        if pc.any(empty).as_py():
-            text = pc.if_else(empty, literal(None), text)
+        # The shortest value's length (nulls skipped) says whether any is empty, without comparing each.
+        if pc.min(pc.binary_length(text)).as_py() == 0:
+            text = pc.if_else(pc.equal(text, _EMPTY), literal(None), text)
         return text, invalid, data
     text, unsendable = _other_text(array)
     return text, unsendable, b""
@@ -234,9 +240,14 @@ def quote(text: pa.Array) -> pa.Array:
     data = _string_bytes(text)
     escaped = pc.replace_substring(text, '"', '""') if b'"' in data else text
     quoted = pc.binary_join_element_wise(literal('"'), escaped, literal('"'), literal(""))
-    if _CLEAR_BYTES in data:
+    if _has_clear(data):
         quoted = pc.if_else(pc.equal(text, _CLEAR), text, quoted)
     return quoted
+
+
+def _has_clear(data: bytes) -> bool:
+    # Looking for one byte is about ten times faster than for four, and "#" is rare in most text.
+    return b"#" in data and _CLEAR_BYTES in data
 
 
 def _quote_text(value: str) -> str:

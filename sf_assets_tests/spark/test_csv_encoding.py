@@ -230,6 +230,30 @@ def test_empty_string_is_null() -> None:
     assert texts(pa.array(["", "x"])) == [None, "x"]
 
 
+def test_empty_strings_and_nulls_are_both_null() -> None:
+    assert texts(pa.array(["", None, "x"])) == [None, None, "x"]
+
+
+def test_a_column_of_nulls_stays_null() -> None:
+    assert texts(pa.array([None, None], pa.string())) == [None, None]
+
+
+def test_text_beyond_ascii_is_sent_as_utf8() -> None:
+    encoded = encode_one(pa.array(["Äda", "✓ #1"]))
+    assert (encoded.csv.decode("utf-8"), encoded.rejected) == ('"Äda"\n"✓ #1"\n', None)
+
+
+def test_text_that_is_not_utf8_is_rejected_and_the_rest_sent() -> None:
+    # Spark casts binary to string without checking, so such a string array can reach the encoder.
+    raw = pa.array(["Äda".encode(), b"Lov\xe9", b"ok"], pa.binary()).view(pa.string())
+    encoded = encode_one(raw)
+    assert (encoded.csv.decode("utf-8"), encoded.rows) == ('"Äda"\n"ok"\n', 2)
+    assert encoded.rejected is not None
+    [rejected] = encoded.rejected.to_pylist()
+    assert rejected["F"] == "Lov\ufffd"
+    assert rejected[ERROR_COLUMN].startswith("INVALID_UTF8:not sent: the text is not valid UTF-8")
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
