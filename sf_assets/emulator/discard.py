@@ -50,6 +50,7 @@ class Segment:
         first: The first number of the Id block reserved for its records (see ``ids.mint``).
         count: How many records it holds, each getting the next Id in order.
         delimiter: Its job's column delimiter.
+        span: Where the batch lies in an upload (``jobs.Span.to_text``), for a batch that has no file.
     """
 
     batch: int
@@ -57,6 +58,7 @@ class Segment:
     first: int
     count: int
     delimiter: str
+    span: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -68,6 +68,8 @@ class IngestJob:
     batches_total: int = 0
     # Records per internal batch as split: discard mode counts a batch without reading it back.
     batch_counts: list[int] = field(default_factory=list)
+    # Per internal batch, where it lies in an upload (``Span.to_text``) when it was never copied, else None.
+    batch_spans: list[str | None] = field(default_factory=list)
     batches_done: list[int] = field(default_factory=list)
     upload_complete_at: float = 0.0
 
@@ -171,10 +173,10 @@ class JobFiles:
     several internal batches of one job finish concurrently.
 
     An internal batch is a file of its own, ``batch-NNNNN.csv``, or, when discard mode cut it from one
-    stretch of an upload, a :class:`Span` of that upload (``batch-NNNNN.span``): copying a job's uploads
-    into batch files was about a fifth of the org's work for the rows a benchmark sends. Discard mode keeps
-    accepted batches (see :meth:`keep`) as ``accepted-NNNNN.csv`` or ``.span``, listed in ``accepted.jsonl``;
-    their successful-results lines are written when the results are first read.
+    stretch of an upload, a :class:`Span` of that upload, noted in the job's record: copying uploads into
+    batch files, and creating a file per batch, were about a fifth of the org's work for the rows a benchmark
+    sends. Discard mode keeps accepted batches (see :meth:`keep`), listed in ``accepted.jsonl``, with their
+    files as ``accepted-NNNNN.csv``; their successful-results lines are written when the results are first read.
     """
 
     def __init__(self, root: Path) -> None:
@@ -253,47 +255,22 @@ class JobFiles:
                     yield from cutter.add_lines([line for line in block.split("\n") if line])
         yield from cutter.flush()
 
-    def write_batch(self, number: int, content: bytes | Span) -> None:
-        """Stores internal batch ``number``: its text, or where it lies in an upload."""
-        if isinstance(content, Span):
-            self._path("batch", number, ".span").write_text(content.to_text())
-            return
-        self._path("batch", number, ".csv").write_bytes(content)
-        self._path("batch", number, ".span").unlink(missing_ok=True)
+    def batch_path(self, number: int) -> Path:
+        return self.root / f"batch-{number:05d}.csv"
 
-    def has_batch(self, number: int) -> bool:
-        return any(self._path("batch", number, suffix).exists() for suffix in _BATCH_SUFFIXES)
+    def accepted_path(self, number: int) -> Path:
+        return self.root / f"accepted-{number:05d}.csv"
 
-    def batch_data(self, number: int) -> bytes:
-        """Internal batch ``number``'s text as UTF-8 bytes, one record per line."""
-        data = self._data("batch", number)
-        if data is None:
-            raise FileNotFoundError(f"batch {number} of job {self.root.name} is gone")
-        return data
+    def batch_data(self, number: int, span: Span | None = None) -> bytes:
+        """Internal batch ``number``'s text as UTF-8 bytes, one record per line: its file's, or its ``span``'s."""
+        return self.span_data(span) if span is not None else self.batch_path(number).read_bytes()
 
-    def drop_batch(self, number: int) -> None:
-        for suffix in _BATCH_SUFFIXES:
-            self._path("batch", number, suffix).unlink(missing_ok=True)
-
-    def has_accepted(self, number: int) -> bool:
-        return any(self._path("accepted", number, suffix).exists() for suffix in _BATCH_SUFFIXES)
-
-    def _path(self, kind: str, number: int, suffix: str) -> Path:
-        return self.root / f"{kind}-{number:05d}{suffix}"
-
-    def _data(self, kind: str, number: int) -> bytes | None:
-        """A batch's or accepted batch's bytes, wherever it is kept; None if it is not."""
-        span_path = self._path(kind, number, ".span")
-        if span_path.exists():
-            span = Span.from_text(span_path.read_text())
-            with (self.root / span.upload).open("rb") as upload:
-                upload.seek(span.start)
-                data = upload.read(span.end - span.start)
-            # The last record of an upload may have no line end of its own.
-            return data if data.endswith(b"\n") else data + b"\n"
-        with contextlib.suppress(FileNotFoundError):
-            return self._path(kind, number, ".csv").read_bytes()
-        return None
+    def span_data(self, span: Span) -> bytes:
+        with (self.root / span.upload).open("rb") as upload:
+            upload.seek(span.start)
+            data = upload.read(span.end - span.start)
+        # The last record of an upload may have no line end of its own.
+        return data if data.endswith(b"\n") else data + b"\n"
 
     def result_path(self, kind: str) -> Path:
         return self.root / f"{kind}.csv"
@@ -329,11 +306,10 @@ class JobFiles:
             # Each entry starts a line of its own, so one cut short by a crash spoils no other.
             with self._segments_path.open("a", encoding="utf-8") as handle:
                 handle.write("\n" + segment.to_json())
-            # The rename commits the entry: a batch whose file was never renamed was not kept.
-            for suffix in _BATCH_SUFFIXES:
-                kept = self._path("batch", segment.batch, suffix)
-                if kept.exists():
-                    kept.replace(self._path("accepted", segment.batch, suffix))
+            # The rename commits the entry: a batch whose file was never renamed was not kept. A span has no
+            # file, and keeping it again after a crash is harmless: the last entry of a batch is the one read.
+            if segment.span is None:
+                self.batch_path(segment.batch).replace(self.accepted_path(segment.batch))
 
     def stream(self, kind: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         """A result file's bytes; the successful results first gain the lines of kept batches."""
@@ -357,14 +333,17 @@ class JobFiles:
             with results.open("ab") as handle:
                 handle.truncate(start)
                 for segment in segments:
-                    text = (self._data("accepted", segment.batch) or b"").decode("utf-8")
-                    handle.write(discard.result_lines(segment, text).encode("utf-8"))
+                    data = (
+                        self.accepted_path(segment.batch).read_bytes()
+                        if segment.span is None
+                        else self.span_data(Span.from_text(segment.span))
+                    )
+                    handle.write(discard.result_lines(segment, data.decode("utf-8")).encode("utf-8"))
             # Dropping the list ends the settling; left-over batch files are only clutter.
             self._segments_path.unlink()
             self._settling_path.unlink()
             for segment in segments:
-                for suffix in _BATCH_SUFFIXES:
-                    self._path("accepted", segment.batch, suffix).unlink(missing_ok=True)
+                self.accepted_path(segment.batch).unlink(missing_ok=True)
 
     def _kept_segments(self) -> list[discard.Segment]:
         """The committed entries of ``accepted.jsonl`` in batch order. A batch listed twice was kept again
@@ -374,7 +353,11 @@ class JobFiles:
             with contextlib.suppress(ValueError, TypeError):
                 segment = discard.Segment.from_json(line)
                 segments[segment.batch] = segment
-        return [segments[number] for number in sorted(segments) if self.has_accepted(number)]
+        return [
+            segments[number]
+            for number in sorted(segments)
+            if segments[number].span is not None or self.accepted_path(number).exists()
+        ]
 
     def _settling_start(self, results: Path) -> int:
         """Where the kept batches' lines start: as noted by a settling cut short, else the file's end,
@@ -397,9 +380,6 @@ def _chunks(path: Path, chunk_size: int) -> Iterator[bytes]:
     with path.open("rb") as handle:
         while chunk := handle.read(chunk_size):
             yield chunk
-
-
-_BATCH_SUFFIXES = (".csv", ".span")
 
 
 @dataclass(frozen=True)

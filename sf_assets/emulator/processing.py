@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from . import batch_text, discard, dml, ids, locks
 from .faults import JobFaults
 from .ingest import IngestService
-from .jobs import IngestJob, UploadError, quote_all
+from .jobs import IngestJob, Span, UploadError, quote_all
 from .limits import INGEST_RECORDS, Limits
 
 log = logging.getLogger(__name__)
@@ -232,12 +232,17 @@ class Processor:
         seen: set[object] = set()
         duplicates: set[object] = set()
         counts: list[int] = []
+        spans: list[str | None] = []
         try:
             # Batches that no cell is read from keep each record's raw text and skip the keys.
             raw = self._discarding(batch_plan)
             key_index = None if raw else batch_plan.key_index
             for number, piece in enumerate(files.split(job.delimiter, self.model.batch_size, key_index, raw=raw)):
-                files.write_batch(number, piece.content)
+                if isinstance(piece.content, Span):
+                    spans.append(piece.content.to_text())
+                else:
+                    files.batch_path(number).write_bytes(piece.content)
+                    spans.append(None)
                 counts.append(piece.count)
                 if batch_plan.key is not None and key_index is not None:
                     keys = batch_plan.upsert_keys(piece.keys)
@@ -253,6 +258,7 @@ class Processor:
         with self.service.lock:
             job.batches_total = len(counts)
             job.batch_counts = counts
+            job.batch_spans = spans
             self.service.save(job)
         if not counts:
             self._finish(job)
@@ -297,16 +303,17 @@ class Processor:
 
     def _batch(self, job: IngestJob, number: int) -> None:
         files = self.service.files(job)
-        if not files.has_batch(number) and files.has_accepted(number):
+        span = job.batch_spans[number] if number < len(job.batch_spans) else None
+        if span is None and not files.batch_path(number).exists() and files.accepted_path(number).exists():
             # Kept just before the org stopped, and not yet counted.
             self._mark_done(job, number, job.batch_counts[number], 0, 0.0)
             return
         # Bytes, decoded whole: a CR or CRLF inside a quoted cell is data, not a line end to translate, and a
         # batch discard mode keeps is never decoded.
-        data = files.batch_data(number)
+        data = files.batch_data(number, None if span is None else Span.from_text(span))
         planned = self._plans.get(job.id)
         if planned is not None and self._keepable(job, number, data, planned):
-            self._keep(job, number, data, planned)
+            self._keep(job, number, data, planned, span)
             return
         text = data.decode("utf-8")
         lines = batch_text.plain_lines(text)
@@ -371,7 +378,7 @@ class Processor:
         elapsed = time.perf_counter() - started
         files.append_text("successful", "".join(successful))
         files.append("failed", failed)
-        files.drop_batch(number)
+        files.batch_path(number).unlink(missing_ok=True)
         self._mark_done(job, number, len(rows), len(failed), elapsed)
 
     def _admit(self, job: IngestJob, number: int, count: int, rows: Callable[[], Sequence[Sequence[str]]]) -> bool:
@@ -411,7 +418,7 @@ class Processor:
         # number fields need re-serialising (dml.echo).
         return b'"' in data or not batch_plan.number_columns
 
-    def _keep(self, job: IngestJob, number: int, data: bytes, batch_plan: dml.Plan) -> None:
+    def _keep(self, job: IngestJob, number: int, data: bytes, batch_plan: dml.Plan, span: str | None = None) -> None:
         """Counts a discard-mode batch as processed without reading its records: every row succeeds with
         an Id of a block reserved now, and the batch file is kept until a client reads the successful
         results, which then gain its lines (see ``JobFiles.keep``). Benchmarks rarely read them."""
@@ -426,7 +433,8 @@ class Processor:
             # As long as the batch's transactions would have taken; nothing else runs meanwhile.
             time.sleep(count / model.records_per_second)
         first = self.engine.ids.reserve(count)
-        self.service.files(job).keep(discard.Segment(number, batch_plan.obj.key_prefix, first, count, job.delimiter))
+        segment = discard.Segment(number, batch_plan.obj.key_prefix, first, count, job.delimiter, span)
+        self.service.files(job).keep(segment)
         self._mark_done(job, number, count, 0, time.perf_counter() - started)
 
     @contextlib.contextmanager
@@ -488,10 +496,12 @@ class Processor:
             # As the splitter writes batch files: "\r\n" so that cells holding line ends are quoted.
             csv.writer(buffer, delimiter=job.delimiter, lineterminator="\r\n").writerows(rows[start:])
             text = buffer.getvalue()
-        self.service.files(job).write_batch(number, text.encode("utf-8"))
+        self.service.files(job).batch_path(number).write_text(text, encoding="utf-8")
         with self.service.lock:
             if number < len(job.batch_counts):
                 job.batch_counts[number] = len(rows) - start
+            if number < len(job.batch_spans):
+                job.batch_spans[number] = None
 
     def _retry(self, job: IngestJob, number: int) -> None:
         """Puts an internal batch back in the queue, counted in the job's ``retries``."""
