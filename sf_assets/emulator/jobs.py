@@ -73,6 +73,11 @@ class IngestJob:
     batches_done: list[int] = field(default_factory=list)
     upload_complete_at: float = 0.0
 
+    def batch_span(self, number: int) -> Span | None:
+        """Where internal batch ``number`` lies in an upload, if it was never copied into a file of its own."""
+        text = self.batch_spans[number] if number < len(self.batch_spans) else None
+        return None if text is None else Span.from_text(text)
+
     def _head(self) -> dict[str, Any]:
         info: dict[str, Any] = {
             "id": self.id,

@@ -303,17 +303,17 @@ class Processor:
 
     def _batch(self, job: IngestJob, number: int) -> None:
         files = self.service.files(job)
-        span = job.batch_spans[number] if number < len(job.batch_spans) else None
+        span = job.batch_span(number)
         if span is None and not files.batch_path(number).exists() and files.accepted_path(number).exists():
             # Kept just before the org stopped, and not yet counted.
             self._mark_done(job, number, job.batch_counts[number], 0, 0.0)
             return
         # Bytes, decoded whole: a CR or CRLF inside a quoted cell is data, not a line end to translate, and a
         # batch discard mode keeps is never decoded.
-        data = files.batch_data(number, None if span is None else Span.from_text(span))
+        data = files.batch_data(number, span)
         planned = self._plans.get(job.id)
         if planned is not None and self._keepable(job, number, data, planned):
-            self._keep(job, number, data, planned, span)
+            self._keep(job, number, data, planned)
             return
         text = data.decode("utf-8")
         lines = batch_text.plain_lines(text)
@@ -418,7 +418,7 @@ class Processor:
         # number fields need re-serialising (dml.echo).
         return b'"' in data or not batch_plan.number_columns
 
-    def _keep(self, job: IngestJob, number: int, data: bytes, batch_plan: dml.Plan, span: str | None = None) -> None:
+    def _keep(self, job: IngestJob, number: int, data: bytes, batch_plan: dml.Plan) -> None:
         """Counts a discard-mode batch as processed without reading its records: every row succeeds with
         an Id of a block reserved now, and the batch file is kept until a client reads the successful
         results, which then gain its lines (see ``JobFiles.keep``). Benchmarks rarely read them."""
@@ -433,7 +433,10 @@ class Processor:
             # As long as the batch's transactions would have taken; nothing else runs meanwhile.
             time.sleep(count / model.records_per_second)
         first = self.engine.ids.reserve(count)
-        segment = discard.Segment(number, batch_plan.obj.key_prefix, first, count, job.delimiter, span)
+        span = job.batch_span(number)
+        segment = discard.Segment(
+            number, batch_plan.obj.key_prefix, first, count, job.delimiter, None if span is None else span.to_text()
+        )
         self.service.files(job).keep(segment)
         self._mark_done(job, number, count, 0, time.perf_counter() - started)
 
