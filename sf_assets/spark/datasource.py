@@ -114,6 +114,7 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
                 options.success_results,
                 options.max_row_retries,
                 options.retry_delay,
+                options.job_tail_rows,
             ),
             poll=PollSchedule(options.poll_interval, 1.5, options.max_poll_interval, options.job_timeout),
             ledger=Ledger(options.results_dir, partition_id),

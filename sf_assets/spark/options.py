@@ -23,7 +23,8 @@ from sf_assets.bulk.ingest import OPERATIONS
 
 DEFAULT_BATCH_SIZE = 10_000
 # Without batchSize, a Bulk API 2.0 job holds ten of the 10,000-record batches Salesforce cuts it into: few API calls
-# per row (a job costs at least five), yet a partition's jobs still overlap and a resent job stays small.
+# per row (a job costs at least five), yet a partition's jobs still overlap and a resent job stays small. A partition's
+# last job may take half as many more (WriteOptions.job_tail_rows): a small job costs nearly what a full one does.
 DEFAULT_JOB_ROWS = 100_000
 DEFAULT_MAX_JOB_BYTES = 100 * 1024 * 1024
 # Salesforce refuses uploads over 150 MB of base64, i.e. about 100 MB of raw CSV.
@@ -197,6 +198,15 @@ class WriteOptions:
         if self.batch_size is not None:
             return self.batch_size
         return DEFAULT_BATCH_SIZE if self.bulk_api == "1" else DEFAULT_JOB_ROWS
+
+    @property
+    def job_tail_rows(self) -> int:
+        """Rows a partition's last job may hold beyond :attr:`job_rows` rather than leave them to a small job of
+        their own: half a job's worth when the size is the default of Bulk API 2.0, none when ``batchSize`` is given
+        (it is a limit) or on Bulk API 1.0 (whose batches take at most 10,000 records)."""
+        if self.batch_size is not None or self.bulk_api == "1":
+            return 0
+        return DEFAULT_JOB_ROWS // 2
 
     @classmethod
     def parse(cls, options: Mapping[str, str]) -> WriteOptions:

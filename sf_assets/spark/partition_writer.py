@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import logging
 import random
+import shutil
 import tempfile
 import threading
 import time
@@ -57,6 +58,8 @@ class JobLimits:
     success_results: bool = False
     row_retries: int = 3
     retry_delay: float = 1.0
+    # Rows a partition's last job may take beyond batch_size rather than leaving them to a small job of their own.
+    tail_rows: int = 0
 
 
 class JobClient(Protocol):
@@ -92,6 +95,15 @@ class _JobFile:
         self.rows += rows
         if digests is not None:
             self.digests.extend(digests)
+
+    def absorb(self, other: _JobFile, header_size: int) -> None:
+        """Append the rows of ``other`` (which has the same header) and close it."""
+        other.file.seek(header_size)
+        shutil.copyfileobj(other.file, self.file)
+        self.size += other.size - header_size
+        self.rows += other.rows
+        self.digests.extend(other.digests)
+        other.file.close()
 
 
 class PartitionWriter:
@@ -137,6 +149,8 @@ class PartitionWriter:
         records_in = rejected = 0
         futures: list[Future[list[JobResult]]] = []
         current: _JobFile | None = None
+        # A full job kept back while the rows after it might still be few enough to join it (limits.tail_rows).
+        held: _JobFile | None = None
         earlier, already_sent, pending = self.ledger.load() if self.ledger else ([], Counter(), [])
         for chain in earlier:
             # An earlier attempt may have died between recording a chain and moving its files.
@@ -161,10 +175,13 @@ class PartitionWriter:
                     if encoded.rows == 0:
                         continue
                     if current is not None and not self._fits(current, encoded.rows, len(encoded.csv)):
-                        waited = time.perf_counter()
-                        futures.append(self._submit(pool, current))
-                        # Waiting for a free job slot is not encoding: keep it out of the encode phase.
-                        tick += time.perf_counter() - waited
+                        if held is not None:
+                            tick += self._hand_over(pool, held, futures)
+                            held = None
+                        if self.limits.tail_rows:
+                            held = current
+                        else:
+                            tick += self._hand_over(pool, current, futures)
                         current = None
                     if current is None:
                         current = _JobFile(self.encoder.header)
@@ -174,8 +191,17 @@ class PartitionWriter:
                         self.results.add("failed", self._too_large(piece, len(encoded.csv)))
                         continue
                     current.append(encoded.csv, encoded.rows, digests)
+                    if held is not None and current.rows > self.limits.tail_rows:
+                        tick += self._hand_over(pool, held, futures)
+                        held = None
                 encode_seconds += time.perf_counter() - tick
                 self._raise_if_failed(futures)
+            if held is not None:
+                if current is not None and self._joins(held, current):
+                    held.absorb(current, len(self.encoder.header))
+                    current = None
+                futures.append(self._submit(pool, held))
+                held = None
             if current is not None and current.rows:
                 futures.append(self._submit(pool, current))
             current = None
@@ -194,8 +220,9 @@ class PartitionWriter:
             raise
         finally:
             pool.shutdown(wait=True)
-            if current is not None:
-                current.file.close()
+            for job_file in (held, current):
+                if job_file is not None:
+                    job_file.file.close()
         files = self.results.publish()
         errors = Counter(self.results.errors_by_code)
         for chain in earlier:
@@ -260,6 +287,18 @@ class PartitionWriter:
 
     def _fits(self, job: _JobFile, rows: int, size: int) -> bool:
         return job.rows + rows <= self.limits.batch_size and job.size + size <= self.limits.max_job_bytes
+
+    def _joins(self, held: _JobFile, tail: _JobFile) -> bool:
+        """Whether the partition's last rows may join the full job before them."""
+        rows = held.rows + tail.rows
+        size = held.size + tail.size - len(self.encoder.header)
+        return rows <= self.limits.batch_size + self.limits.tail_rows and size <= self.limits.max_job_bytes
+
+    def _hand_over(self, pool: ThreadPoolExecutor, job_file: _JobFile, futures: list[Future[list[JobResult]]]) -> float:
+        """Submit the job; returns the seconds spent waiting for a free slot, which are not encoding."""
+        started = time.perf_counter()
+        futures.append(self._submit(pool, job_file))
+        return time.perf_counter() - started
 
     def _submit(self, pool: ThreadPoolExecutor, job_file: _JobFile) -> Future[list[JobResult]]:
         # Blocks the encoding thread while the maximum number of jobs is in flight.

@@ -72,6 +72,18 @@ def test_a_given_batch_size_is_the_records_per_job() -> None:
     assert parse(batchSize="10000").job_rows == 10_000
 
 
+def test_a_bulk2_partitions_last_job_may_take_half_a_default_job_more() -> None:
+    assert parse().job_tail_rows == 50_000
+
+
+def test_a_given_batch_size_is_a_limit_even_for_the_last_job() -> None:
+    assert parse(batchSize="100000").job_tail_rows == 0
+
+
+def test_bulk1_batches_take_no_tail() -> None:
+    assert parse(api_version="1").job_tail_rows == 0
+
+
 def test_default_ignore_null_values_is_false() -> None:
     assert parse().ignore_null_values is False
 

@@ -121,6 +121,25 @@ def test_jobs_hold_exactly_batch_size_rows(jobs: Jobs, tmp_path: Path) -> None:
     assert (result.records_in, result.succeeded) == (40, 40)
 
 
+def test_a_partitions_last_rows_join_the_job_before_them(jobs: Jobs, tmp_path: Path) -> None:
+    result = _writer(jobs, tmp_path, batch_size=12, tail_rows=6).write(_batches(40, per_batch=7))
+    assert [job.records for job in result.jobs] == [12, 12, 16]
+    assert (result.records_in, result.succeeded) == (40, 40)
+
+
+def test_more_last_rows_than_the_tail_take_a_job_of_their_own(jobs: Jobs, tmp_path: Path) -> None:
+    result = _writer(jobs, tmp_path, batch_size=12, tail_rows=6).write(_batches(43, per_batch=7))
+    assert [job.records for job in result.jobs] == [12, 12, 12, 7]
+
+
+def test_a_tail_joins_a_job_only_within_max_job_bytes(jobs: Jobs, tmp_path: Path) -> None:
+    encoder = CsvEncoder(_PLAN)
+    full = len(encoder.header) + len(encoder.encode(next(_batches(12, per_batch=12))).csv)
+    writer = _writer(jobs, tmp_path, batch_size=12, tail_rows=6, max_job_bytes=full + 10)
+    result = writer.write(_batches(16, per_batch=4))
+    assert [job.records for job in result.jobs] == [12, 4]
+
+
 def test_jobs_rotate_before_max_job_bytes(jobs: Jobs, tmp_path: Path) -> None:
     result = _writer(jobs, tmp_path, max_job_bytes=2048).write(_batches(200, per_batch=50))
     assert len(result.jobs) > 1
@@ -314,13 +333,17 @@ class _Counting(_Double):
         return self.inner.upload(job_id, data, retry=retry)
 
 
-def _attempt(jobs: Jobs | _Double, tmp_path: Path, attempt: int, batches: Iterator[pa.RecordBatch]) -> Any:
+def _attempt(
+    jobs: Jobs | _Double, tmp_path: Path, attempt: int, batches: Iterator[pa.RecordBatch], tail_rows: int = 0
+) -> Any:
     writer = PartitionWriter(
         jobs=jobs,  # type: ignore[arg-type]
         spec=_SPEC,
         encoder=CsvEncoder(_PLAN),
         results=ResultFiles(str(tmp_path), _PLAN.headers, partition_id=7, attempt=attempt),
-        limits=JobLimits(batch_size=5, max_job_bytes=100 << 20, max_jobs_in_flight=1, retry_delay=0.01),
+        limits=JobLimits(
+            batch_size=5, max_job_bytes=100 << 20, max_jobs_in_flight=1, retry_delay=0.01, tail_rows=tail_rows
+        ),
         poll=_POLL,
         ledger=Ledger(str(tmp_path), partition_id=7),
     )
@@ -337,6 +360,23 @@ def test_a_retried_task_does_not_resend_finished_jobs(new_jobs: Callable[[], Job
     assert len(result.jobs) == 3
     assert result.errors_by_code == {"REQUIRED_FIELD_MISSING": 1}
     assert len(pq.read_table(tmp_path / "failed").to_pylist()) == 1
+
+
+class _DiesAtFinish(_Double):
+    """A task attempt that dies once all its jobs are over, before it reports."""
+
+    def finish(self) -> None:
+        raise RuntimeError("executor lost")
+
+
+def test_a_retried_task_does_not_resend_a_tail_that_joined_a_job(new_jobs: Callable[[], Jobs], tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="executor lost"):
+        _attempt(_DiesAtFinish(new_jobs()), tmp_path, 0, _batches(8), tail_rows=3)
+    counting = _Counting(new_jobs())
+    result = _attempt(counting, tmp_path, 1, _batches(8), tail_rows=3)
+    assert counting.uploaded == []
+    assert [job.records for job in result.jobs] == [8]
+    assert (result.records_in, result.succeeded) == (8, 8)
 
 
 def test_identical_rows_are_skipped_only_as_often_as_they_were_sent(
