@@ -57,6 +57,23 @@ def records(text: AnyStr) -> list[AnyStr] | None:
     return [piece for piece in pieces if piece]
 
 
+def line_records(data: bytes) -> int | None:
+    """How many records CSV bytes with quotes hold when each is one line: no line is blank or without a quote,
+    and every line closes the quotes it opens. None otherwise, or with carriage returns or NULs: then
+    :func:`records` cuts them. Many times faster than :func:`records`, for it never makes a line."""
+    if b"\r" in data or b"\0" in data:
+        return None
+    # Only the quotes and line feeds: each line's quotes, less the pairs, leave nothing when their count is even.
+    marks = data.translate(None, _NOT_QUOTE_OR_LINE_FEED)
+    if marks.startswith(b"\n") or b"\n\n" in marks:
+        return None
+    feeds = marks.replace(b'""', b"")
+    if b'"' in feeds:
+        return None
+    return len(feeds) + (not data.endswith(b"\n"))
+
+
+_NOT_QUOTE_OR_LINE_FEED = bytes(byte for byte in range(256) if byte not in b'"\n')
 _MARKS: dict[type, tuple[Any, Any, Any, Any]] = {str: ("\n", '"', "\r", "\0"), bytes: (b"\n", b'"', b"\r", b"\0")}
 
 

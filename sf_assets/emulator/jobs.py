@@ -443,6 +443,9 @@ def _cut_bytes(binary: IO[bytes], cutter: _Cutter, delimiter: str, upload: str) 
             block += binary.readline()
         if not block.isascii():
             block.decode("utf-8")  # invalid UTF-8 fails the job, as the text path's reads do
+        if b'"' in block and (count := batch_text.line_records(block)) is not None:
+            yield from cutter.add_line_stretch(block, count, upload, offset)
+            continue
         if b'"' in block:
             lines = batch_text.records(block)
         elif b"\r" in block or b"\0" in block:
@@ -519,18 +522,33 @@ class _Cutter:
             piece = records[: self.size - self._count]
             records = records[len(piece) :]
             end = min(len(block), start + sum(map(len, piece)) + len(piece))
-            span = Span(upload, offset + start, offset + end)
-            if not self._count:
-                self._span = span
-            elif self._span is not None and (self._span.upload, self._span.end) == (upload, span.start):
-                self._span = Span(upload, self._span.start, span.end)
-            else:
-                self._span = None
-            self._parts.append(view[start:end])
-            self._count += len(piece)
+            yield from self._add_part(view, start, end, len(piece), upload, offset)
             start = end
-            if self._count >= self.size:
-                yield from self.flush()
+
+    def add_line_stretch(self, block: bytes, count: int, upload: str, offset: int) -> Iterator[Split]:
+        """:meth:`add_stretch` for a block of ``count`` records that are one line each: only the lines where a
+        batch ends are looked for."""
+        view = memoryview(block)
+        start = lines = 0
+        while lines < count:
+            rows = min(count - lines, self.size - self._count)
+            lines += rows
+            end = len(block) if lines == count else len(block) - len(block.split(b"\n", lines)[-1])
+            yield from self._add_part(view, start, end, rows, upload, offset)
+            start = end
+
+    def _add_part(self, view: memoryview, start: int, end: int, rows: int, upload: str, offset: int) -> Iterator[Split]:
+        span = Span(upload, offset + start, offset + end)
+        if not self._count:
+            self._span = span
+        elif self._span is not None and (self._span.upload, self._span.end) == (upload, span.start):
+            self._span = Span(upload, self._span.start, span.end)
+        else:
+            self._span = None
+        self._parts.append(view[start:end])
+        self._count += rows
+        if self._count >= self.size:
+            yield from self.flush()
 
     def add_row(self, row: list[str]) -> Iterator[Split]:
         self._span = None

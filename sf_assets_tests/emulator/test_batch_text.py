@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 
+import pytest
+
 from sf_assets.emulator import batch_text
 
 TEXT = "a,b,c\n,x,\n1, 2 ,3\n"
@@ -69,3 +71,21 @@ def test_records_of_bytes_are_cut_as_those_of_text() -> None:
     text = 'a,"b\nc"\n\n"d ""e""",f\n'
     assert batch_text.records(text.encode()) == [record.encode() for record in batch_text.records(text) or []]
     assert batch_text.records(text.encode()) == [b'a,"b\nc"', b'"d ""e""",f']
+
+
+def test_line_records_count_lines_that_close_their_quotes() -> None:
+    assert batch_text.line_records(b'"a","b,c"\n"d ""e""",f\n') == 2
+
+
+def test_line_records_count_a_last_line_without_its_line_feed() -> None:
+    assert batch_text.line_records(b'"a"\n"b"') == 2
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b'"a\nb"\n', b'"a"\n\n"b"\n', b'\n"a"\n', b'"a"\nb\n"c"\n', b'"a"\r\n', b'"a\0"\n', b'"a""\n'],
+    ids=["quoted-line-feed", "blank-line", "blank-first-line", "line-without-quotes", "carriage-return", "nul",
+         "quote-left-open"],
+)  # fmt: skip
+def test_line_records_leave_other_text_to_records(data: bytes) -> None:
+    assert batch_text.line_records(data) is None

@@ -21,6 +21,9 @@ from sf_assets.emulator.processing import ProcessingModel
 _BATCH = 3
 # Ten Contacts in internal batches of three, with quoted cells holding delimiters, quotes and line ends.
 _QUOTED_ROWS = [[f"First {i}", f'Last, "{i}"' + ("\nline two" if i % 4 == 0 else "")] for i in range(10)]
+# Records of one line each, which the org counts by their line feeds instead of cutting each out.
+_ONE_LINE_ROWS = [[f"First {i}", f'Last, "{i}"'] for i in range(10)]
+_ROWS = pytest.mark.parametrize("rows", [_QUOTED_ROWS, _ONE_LINE_ROWS], ids=["multi-line", "one-line"])
 _CSV = {"Content-Type": "text/csv"}
 _BASE62 = string.digits + string.ascii_uppercase + string.ascii_lowercase
 
@@ -247,19 +250,24 @@ def test_kept_batch_files_are_gone_once_results_are_read(batched: _Api, org: Loc
     ]  # fmt: skip
 
 
-def test_batches_cut_from_one_stretch_of_an_upload_are_never_copied(batched: _Api, org: LocalOrg) -> None:
-    job_id = batched.run("insert", _quoted_upload(_QUOTED_ROWS))["id"]
-    root = org.ingest.files(org.ingest.get(job_id)).root
-    assert sorted(path.name for path in root.iterdir()) == [
+@_ROWS
+def test_batches_cut_from_one_stretch_of_an_upload_are_never_copied(
+    batched: _Api, org: LocalOrg, rows: list[list[str]]
+) -> None:
+    job_id = batched.run("insert", _quoted_upload(rows))["id"]
+    job = org.ingest.get(job_id)
+    assert (job.batch_counts, None in job.batch_spans) == ([3, 3, 3, 1], False)
+    assert sorted(path.name for path in org.ingest.files(job).root.iterdir()) == [
         "accepted.jsonl", "failed.csv", "successful.csv", "unprocessed.csv", "upload-00000.csv"
     ]  # fmt: skip
-    assert [row[2:] for row in _result_rows(batched.results(job_id))] == _QUOTED_ROWS
+    assert [row[2:] for row in _result_rows(batched.results(job_id))] == rows
 
 
-def test_an_upload_whose_last_record_has_no_line_end_keeps_it(batched: _Api) -> None:
-    info = batched.run("insert", _quoted_upload(_QUOTED_ROWS).removesuffix("\n"))
-    assert info["numberRecordsProcessed"] == len(_QUOTED_ROWS)
-    assert [row[2:] for row in _result_rows(batched.results(info["id"]))] == _QUOTED_ROWS
+@_ROWS
+def test_an_upload_whose_last_record_has_no_line_end_keeps_it(batched: _Api, rows: list[list[str]]) -> None:
+    info = batched.run("insert", _quoted_upload(rows).removesuffix("\n"))
+    assert info["numberRecordsProcessed"] == len(rows)
+    assert [row[2:] for row in _result_rows(batched.results(info["id"]))] == rows
 
 
 def test_a_batch_spanning_two_uploads_keeps_every_record_in_order(batched: _Api) -> None:
