@@ -341,27 +341,63 @@ def zero_latency(args: argparse.Namespace, spark: Any, work: Path) -> list[dict[
             for rows in args.rows:
                 for partitions in args.partitions:
                     warm_up(spark, org, work / "results")
-                    for writer in args.writers:
-                        run = partial(
-                            run_one, spark, org, work / "results", writer=writer, rows=rows,
-                            partitions=partitions, label=f"zero-{mode}", meta={"mode": mode},
-                        )  # fmt: skip
+                    run = partial(
+                        run_one, spark, org, work / "results", rows=rows, partitions=partitions,
+                        label=f"zero-{mode}", meta={"mode": mode},
+                    )  # fmt: skip
+                    where = {"label": f"zero-{mode}", "rows": rows, "partitions": partitions, "mode": mode}
+                    timed = [writer for writer in args.writers if writer != "baseline"]
+                    figures += in_turns(run, timed, args.repeat, extra, **where)
+                    if "baseline" in args.writers:
                         # The baseline's time is mostly simple-salesforce's fixed 5 s sleeps: one run tells it.
-                        times = 1 if writer == "baseline" else args.repeat
                         figures += with_fallback(
-                            partial(median_run, run, times), extra.get(writer) or {}, label=f"zero-{mode}",
-                            writer=writer, rows=rows, partitions=partitions, mode=mode,
+                            partial(median_run, partial(run, writer="baseline"), 1), extra.get("baseline") or {},
+                            writer="baseline", **where,
                         )  # fmt: skip
     return figures
 
 
+def in_turns(
+    run: Callable[..., dict[str, Any]],
+    writers: list[str],
+    times: int,
+    extra: dict[str, dict[str, str]],
+    **where: Any,
+) -> list[dict[str, Any]]:
+    """Each writer ``times`` times, taking turns (floor, ours, floor, ours, ...), so that a drift of the machine's
+    speed within a configuration hits them alike; each writer's median run (see :func:`median_of`), or the failure
+    of its first run that raised.
+
+    On 2 cores the same write's time drifted by a quarter within a minute: run one writer's repeats after the other's
+    and their ratio measures the drift as much as the writers.
+    """
+    runs: dict[str, list[dict[str, Any]]] = {writer: [] for writer in writers}
+    failed: dict[str, dict[str, Any]] = {}
+    for _ in range(times):
+        for writer in writers:
+            if writer in failed:
+                continue
+            options = extra.get(writer) or {}
+            try:
+                runs[writer].append(run(writer=writer, extra=options))
+            except Exception as error:
+                failed[writer] = failure(
+                    where["label"], writer, where["rows"], where["partitions"], options, error, where["mode"]
+                )
+    return [failed.get(writer) or median_of(runs[writer]) for writer in writers]
+
+
 def median_run(run: Callable[..., dict[str, Any]], times: int, *, extra: dict[str, str]) -> dict[str, Any]:
-    """``run(extra=extra)`` ``times`` times; the run with the median seconds, carrying every run's (``seconds_runs``).
+    """``run(extra=extra)`` ``times`` times; the run with the median seconds (see :func:`median_of`)."""
+    return median_of([run(extra=extra) for _ in range(times)])
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median seconds, carrying every run's (``seconds_runs``).
 
     Ours and the floor take one or two seconds at 1,000,000 rows, where one run at 8 partitions on 2 cores varied by
     up to 40 %.
     """
-    runs = [run(extra=extra) for _ in range(times)]
     ordered = sorted(runs, key=lambda figure: figure["seconds"])
     chosen = dict(ordered[(len(ordered) - 1) // 2])
     chosen["seconds_runs"] = [figure["seconds"] for figure in runs]
