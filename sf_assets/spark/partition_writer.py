@@ -3,7 +3,9 @@ jobs in flight, every job's per-record results kept.
 
 The task thread encodes rows into a spool file on local disk (never a partition in memory). When the file
 reaches ``batchSize`` rows or ``maxJobBytes`` bytes it is handed to a job thread, which creates the job,
-uploads, closes, polls and fetches the results, while the task thread goes on encoding the next one. At most
+uploads, closes, polls and fetches the results, while the task thread goes on encoding the next one. With a
+tail allowance (``JobLimits.tail_rows``) a full file waits until that many more rows follow it, and the
+partition's last rows, if fewer, join it instead of making a small job of their own. At most
 ``maxJobsInFlight`` jobs run at once; the task thread waits for a free slot, so memory and disk stay bounded.
 On any failure the jobs still open in Salesforce are aborted before the error propagates.
 """
