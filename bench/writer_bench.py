@@ -362,7 +362,11 @@ def in_turns(
     writers: list[str],
     times: int,
     extra: dict[str, dict[str, str]],
-    **where: Any,
+    *,
+    label: str,
+    rows: int,
+    partitions: int,
+    mode: str,
 ) -> list[dict[str, Any]]:
     """Each writer ``times`` times, taking turns (floor, ours, floor, ours, ...), so that a drift of the machine's
     speed within a configuration hits them alike; each writer's median run (see :func:`median_of`), or the failure
@@ -381,9 +385,7 @@ def in_turns(
             try:
                 runs[writer].append(run(writer=writer, extra=options))
             except Exception as error:
-                failed[writer] = failure(
-                    where["label"], writer, where["rows"], where["partitions"], options, error, where["mode"]
-                )
+                failed[writer] = failure(label, writer, rows, partitions, options, error, mode)
     return [failed.get(writer) or median_of(runs[writer]) for writer in writers]
 
 

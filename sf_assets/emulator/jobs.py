@@ -443,10 +443,11 @@ def _cut_bytes(binary: IO[bytes], cutter: _Cutter, delimiter: str, upload: str) 
             block += binary.readline()
         if not block.isascii():
             block.decode("utf-8")  # invalid UTF-8 fails the job, as the text path's reads do
-        if b'"' in block and (count := batch_text.line_records(block)) is not None:
-            yield from cutter.add_line_stretch(block, count, upload, offset)
-            continue
         if b'"' in block:
+            count = batch_text.line_records(block)
+            if count is not None:
+                yield from cutter.add_line_stretch(block, count, upload, offset)
+                continue
             lines = batch_text.records(block)
         elif b"\r" in block or b"\0" in block:
             lines = None
