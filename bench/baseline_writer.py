@@ -50,9 +50,11 @@ class BaselineWriter(DataSourceWriter):
 
     def write(self, iterator: Iterator[Row]) -> BaselineResult:
         from task_memory import peak_rss_mb, reset_peak_rss
+        from worker_gc import unfreeze_heap
 
         # First, as in salesforce-batch: the peak is then this task's, also in a reused worker.
         reset_peak_rss()
+        unfreeze_heap()
 
         # Imported here, as the blog does, so that only the executors need simple-salesforce.
         import requests

@@ -47,9 +47,11 @@ class FloorWriter(DataSourceArrowWriter):
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> FloorResult:
         from task_memory import peak_rss_mb, reset_peak_rss
+        from worker_gc import unfreeze_heap
 
         # First, as in salesforce-batch: the peak is then this task's, also in a reused worker.
         reset_peak_rss()
+        unfreeze_heap()
 
         import requests
         from pyarrow import csv

@@ -95,7 +95,10 @@ class SalesforceBatchWriter(DataSourceArrowWriter):
         from .ledger import Ledger
         from .partition_writer import JobLimits, PartitionWriter
         from .result_files import ResultFiles
+        from .worker_gc import freeze_heap
 
+        # After the imports: the modules they loaded are what the worker's collection after each task would walk.
+        freeze_heap()
         context = TaskContext.get()
         partition_id = context.partitionId() if context else 0
         attempt = context.attemptNumber() if context else 0

@@ -19,7 +19,7 @@ import sys
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import pyarrow.fs as pa_fs
@@ -94,9 +94,14 @@ class ChainRecord:
     files: Mapping[str, str] = field(default_factory=dict)  # staged path -> final name
 
     def to_json(self) -> dict[str, object]:
-        payload = asdict(self)
-        payload["jobs"] = [asdict(job) for job in self.jobs]
-        return payload
+        return {
+            "jobs": [job.to_json() for job in self.jobs],
+            "succeeded": self.succeeded,
+            "failed": self.failed,
+            "unprocessed": self.unprocessed,
+            "errors_by_code": dict(self.errors_by_code),
+            "files": dict(self.files),
+        }
 
     @classmethod
     def from_json(cls, payload: Mapping[str, object]) -> ChainRecord:

@@ -180,10 +180,18 @@ def test_save_then_read_summary(tmp_path: Path) -> None:
     assert read_summary(results_dir).to_json() == json_shaped(summary.to_json())
 
 
-def test_save_writes_indented_json(tmp_path: Path) -> None:
-    summary = summarize([FIRST], str(tmp_path))
+def test_save_writes_the_summary_as_json(tmp_path: Path) -> None:
+    summary = summarize([FIRST, SECOND], str(tmp_path))
     text = Path(summary.save()).read_text()
-    assert text == json.dumps(json_shaped(summary.to_json()), indent=2)
+    assert json.loads(text) == json_shaped(summary.to_json())
+
+
+def test_save_writes_a_member_a_line_and_a_partition_a_line(tmp_path: Path) -> None:
+    summary = summarize([FIRST, SECOND], str(tmp_path))
+    lines = Path(summary.save()).read_text().splitlines()
+    assert lines[1] == '  "write_id": "w",'
+    assert [json.loads(line.strip().rstrip(",")) for line in lines[-4:-2]] == [FIRST.to_json(), SECOND.to_json()]
+    assert lines[-2:] == ["  ]", "}"]
 
 
 def test_save_leaves_no_staging_file(tmp_path: Path) -> None:
