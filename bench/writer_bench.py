@@ -27,17 +27,19 @@ warm, shared workers have imported every writer's modules and kept earlier tasks
 to every writer's peak, whereas a user's worker only ever loads one writer.
 
 Sections ``zero`` and ``latency`` run Spark ``local[32]``: one task slot per partition (as a cluster with enough
-executors would give), on however many cores the machine has. Python workers are reused between tasks, Spark's
-default (and Databricks'): a fresh worker per task costs about 0.7 s of CPU on this machine (the pyspark modules
-compiled from pyspark.zip again in every worker), and at 32 partitions on 2 cores that fixed cost dominated every
-writer and hid their differences. Before each configuration every writer writes once in 32 partitions, so that each
-measured run, whatever its writer and partition count, finds warm workers that have already imported every writer's
-modules (once is not enough: Spark closes idle workers after a minute in which no task ended, and a long run lasts
-that long). Each writer measures its task's own peak RSS alike: it resets the worker's peak (``VmHWM``, through
-``/proc/self/clear_refs``) when the task starts and reads it at the end, so an earlier, larger task in the same
-worker does not show. Between runs the org is reset and drained. Results go to ``bench/out/writer_bench.json`` (the
-memory section's figures under ``memory``), ``bench/out/tables.md`` and the plot ``bench/out/writer_bench.png``
-(needs matplotlib: ``pip install -e '.[bench]'``; bin/setup installs it).
+executors would give), on however many cores the machine has. Python workers are reused between tasks, Spark's default
+(and Databricks'): a fresh worker per task costs about 0.7 s of CPU on this machine (the pyspark modules compiled from
+pyspark.zip again in every worker), and at 32 partitions on 2 cores that fixed cost dominated every writer and hid their
+differences. Before each configuration every writer writes once in 32 partitions, so that each measured run, whatever
+its writer and partition count, finds warm workers that have already imported every writer's modules (once is not
+enough: Spark closes idle workers after a minute in which no task ended, and a long run lasts that long). Ours freezes a
+reused worker's heap, which makes Spark's ``gc.collect()`` after each task cheap (``sf_assets/spark/worker_gc.py``); the
+floor and the baseline undo that when their tasks start (``bench/worker_gc.py``), so each pays for its workers'
+collections as it would alone. Each writer measures its task's own peak RSS alike: it resets the worker's peak
+(``VmHWM``, through ``/proc/self/clear_refs``) when the task starts and reads it at the end, so an earlier, larger task
+in the same worker does not show. Between runs the org is reset and drained. Results go to
+``bench/out/writer_bench.json`` (the memory section's figures under ``memory``), ``bench/out/tables.md`` and the plot
+``bench/out/writer_bench.png`` (needs matplotlib: ``pip install -e '.[bench]'``; bin/setup installs it).
 """
 
 from __future__ import annotations
