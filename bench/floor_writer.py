@@ -8,6 +8,7 @@ pass ``maxJobBytes`` (100 MB), as Salesforce caps a job's upload. It uses a read
 
 from __future__ import annotations
 
+import gc
 import io
 import time
 from collections.abc import Iterator, Sequence
@@ -47,11 +48,12 @@ class FloorWriter(DataSourceArrowWriter):
 
     def write(self, iterator: Iterator[pa.RecordBatch]) -> FloorResult:
         from task_memory import peak_rss_mb, reset_peak_rss
-        from worker_gc import unfreeze_heap
 
         # First, as in salesforce-batch: the peak is then this task's, also in a reused worker.
         reset_peak_rss()
-        unfreeze_heap()
+        # Undo the heap freeze ours' earlier tasks left in this shared worker: alone, this writer would pay
+        # for the full gc.collect() Spark runs after each task (see writer_bench.py).
+        gc.unfreeze()
 
         import requests
         from pyarrow import csv

@@ -34,7 +34,7 @@ differences. Before each configuration every writer writes once in 32 partitions
 its writer and partition count, finds warm workers that have already imported every writer's modules (once is not
 enough: Spark closes idle workers after a minute in which no task ended, and a long run lasts that long). Ours freezes a
 reused worker's heap, which makes Spark's ``gc.collect()`` after each task cheap (``sf_assets/spark/worker_gc.py``); the
-floor and the baseline undo that when their tasks start (``bench/worker_gc.py``), so each pays for its workers'
+floor and the baseline undo that when their tasks start (``gc.unfreeze()``), so each pays for its workers'
 collections as it would alone. Each writer measures its task's own peak RSS alike: it resets the worker's peak
 (``VmHWM``, through ``/proc/self/clear_refs``) when the task starts and reads it at the end, so an earlier, larger task
 in the same worker does not show. Between runs the org is reset and drained. Results go to

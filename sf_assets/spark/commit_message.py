@@ -49,8 +49,8 @@ class JobResult:
         return self.processed - self.failed
 
     def to_json(self) -> dict[str, Any]:
-        # Not dataclasses.asdict, which deep-copies every value: commit() runs while 32 workers' end-of-task
-        # garbage collections hold both cores, and every millisecond of its CPU then costs a dozen of wall time.
+        # Not dataclasses.asdict, which deep-copies every value: commit() runs after the last task, where each
+        # millisecond of its CPU adds to the write's wall time.
         return {name: getattr(self, name) for name in _JOB_FIELDS}
 
 

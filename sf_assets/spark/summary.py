@@ -156,7 +156,7 @@ def _summary_text(payload: Mapping[str, Any]) -> str:
     """The summary as JSON, a member a line and a partition a line.
 
     ``json.dumps(indent=...)`` would take the pure-Python encoder, about ten times slower than the C one, and
-    ``commit()`` runs while every Python worker's end-of-task garbage collection holds the cores.
+    ``commit()`` runs after the last task, where its CPU adds to the write's wall time.
     """
     lines = []
     for key, value in payload.items():
