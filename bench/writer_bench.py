@@ -22,9 +22,10 @@ seconds; the baseline, whose time is mostly simple-salesforce's fixed 5 s sleeps
 Section ``latency``: a second org with a processing model calibrated so that the baseline reproduces the blog's
 figures scaled down in time (``--time-scale``), then ours at 1 and 32 partitions under the same model.
 Section ``memory``: each size in one partition, each writer in a child process with a Spark application of its own
-(``local[1]``, no worker reuse), the org in discard mode. Memory has its own section because the other sections'
-warm, shared workers have imported every writer's modules and kept earlier tasks' leftovers, which adds about 75 MB
-to every writer's peak, whereas a user's worker only ever loads one writer.
+(``local[1]``, no worker reuse), the org in discard mode, the Python libraries read from disk rather than left in the
+page cache by pip (``bench/page_cache.py``: otherwise every peak depended on how recently pip ran). Memory has its own
+section because the other sections' warm, shared workers have imported every writer's modules and kept earlier tasks'
+leftovers, which adds about 75 MB to every writer's peak, whereas a user's worker only ever loads one writer.
 
 Sections ``zero`` and ``latency`` run Spark ``local[32]``: one task slot per partition (as a cluster with enough
 executors would give), on however many cores the machine has. Python workers are reused between tasks, Spark's default
@@ -448,12 +449,16 @@ def memory(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
 
     A user's Python worker only ever imports one writer; the other sections' warm, shared workers have imported all
     three, so here every write runs in a child process (:func:`memory_child`) whose only Python worker is fresh.
+    Before the org starts and before each child, the libraries' cached pages are dropped (``page_cache.py``), so that
+    every writer's worker maps them as read from disk, whenever pip last wrote them.
     """
     sys.path.insert(0, str(_BENCH_DIR))
     from org_process import org_process
+    from page_cache import drop_library_pages
 
     extra = zero_options(args)
     figures = []
+    drop_library_pages()
     with org_process(work / "org-memory", "--discard-records") as connection:
         for rows in args.rows:
             for writer in args.writers:
@@ -470,6 +475,9 @@ def fresh_application(
 ) -> dict[str, Any]:
     """One write in a child process running :func:`memory_child`; returns its figures, or raises its error."""
     spec = {"connection": connection, "results": str(results), "writer": writer, "rows": rows, "extra": extra}
+    from page_cache import drop_library_pages
+
+    drop_library_pages()
     # On stdin: the connection holds the org's secrets, which a command line would show to every user.
     child = subprocess.run(
         [sys.executable, str(Path(__file__).resolve()), "--memory-child"],

@@ -22,11 +22,10 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-import pyarrow.fs as pa_fs
 from xxhash import xxh3_64_digest
 
 from .commit_message import JobResult
-from .result_files import open_filesystem
+from .filesystems import FileSelector, FileType, open_filesystem
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -145,12 +144,12 @@ class Ledger:
     def load(self) -> tuple[list[ChainRecord], Counter[int], list[PendingChain]]:
         """Every chain earlier attempts finished, how many times each of their line digests was sent, and the
         chains they handed to Salesforce without recording an outcome."""
-        if self.fs.get_file_info(self.dir).type != pa_fs.FileType.Directory:
+        if self.fs.get_file_info(self.dir).type != FileType.Directory:
             return [], Counter(), []
         chains: list[ChainRecord] = []
         pending: list[PendingChain] = []
         sent: Counter[int] = Counter()
-        names = {info.base_name: info.path for info in self.fs.get_file_info(pa_fs.FileSelector(self.dir))}
+        names = {info.base_name: info.path for info in self.fs.get_file_info(FileSelector(self.dir))}
         for name, path in sorted(names.items()):
             if not name.endswith(".json") or name.startswith("."):
                 continue
@@ -182,4 +181,4 @@ class Ledger:
         self.fs.move(staging, f"{self.dir}/{name}.json")
 
     def _exists(self, name: str) -> bool:
-        return self.fs.get_file_info(f"{self.dir}/{name}").type == pa_fs.FileType.File
+        return self.fs.get_file_info(f"{self.dir}/{name}").type == FileType.File

@@ -21,14 +21,16 @@ import io
 import threading
 from collections import Counter
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
-import pyarrow.fs as pa_fs
-import pyarrow.parquet as pq
 
 from .arrow_literals import text as literal
+from .filesystems import FileSelector, FileType, open_filesystem
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 KIND_COLUMNS: dict[str, tuple[str, ...]] = {
     "failed": ("sf__Id", "sf__Error", "sf__JobId"),
@@ -37,13 +39,6 @@ KIND_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 _CSV_BLOCK = 4 << 20
 TASK_GROUP = "task"
-
-
-def open_filesystem(uri: str) -> tuple[pa_fs.FileSystem, str]:
-    """The pyarrow filesystem and path of a local path or URI (``s3://``, ``gs://``, ``hdfs://``, ...)."""
-    if "://" in uri:
-        return pa_fs.FileSystem.from_uri(uri)
-    return pa_fs.LocalFileSystem(), uri
 
 
 def error_code(error: str | None) -> str:
@@ -97,6 +92,9 @@ class ResultFiles:
         with self._lock:
             writer = self._writers.get((group, kind))
             if writer is None:
+                # Here, not at the top: most tasks write no result file, and pyarrow.parquet loads libparquet.
+                import pyarrow.parquet as pq
+
                 self.fs.create_dir(self._staging, recursive=True)
                 sink = self.fs.open_output_stream(self._staged(group, kind))
                 writer = pq.ParquetWriter(sink, self.schemas[kind], compression="zstd")
@@ -158,7 +156,7 @@ class ResultFiles:
     def move(self, staged: dict[str, str]) -> tuple[str, ...]:
         """Move closed files to their final names (relative to the directory); files already moved are skipped."""
         for source, name in staged.items():
-            if self.fs.get_file_info(source).type == pa_fs.FileType.NotFound:
+            if self.fs.get_file_info(source).type == FileType.NotFound:
                 continue
             self.fs.create_dir(f"{self.root}/{name.split('/', 1)[0]}", recursive=True)
             self.fs.move(source, f"{self.root}/{name}")
@@ -170,8 +168,8 @@ class ResultFiles:
         published: list[str] = []
         for group in groups:
             published.extend(self.move(self.close_group(group)))
-        if self.fs.get_file_info(self._staging).type == pa_fs.FileType.Directory:
-            leftovers = self.fs.get_file_info(pa_fs.FileSelector(self._staging))
+        if self.fs.get_file_info(self._staging).type == FileType.Directory:
+            leftovers = self.fs.get_file_info(FileSelector(self._staging))
             if not leftovers:
                 self.fs.delete_dir(self._staging)
         return tuple(published)

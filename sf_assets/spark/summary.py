@@ -13,10 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow.fs as pa_fs
-
 from .commit_message import PartitionResult
-from .result_files import open_filesystem
+from .filesystems import FileType, open_filesystem
 
 SUMMARY_FILE = "summary.json"
 
@@ -147,7 +145,7 @@ class WriteSummary:
         # Files of task attempts that failed, and the ledger of jobs a retried task must not resend, are of no
         # further use once the write has an outcome; after an abort they stay for inspection.
         for scratch in ("_temporary", "_ledger"):
-            if fs.get_file_info(f"{root}/{scratch}").type == pa_fs.FileType.Directory and self.status != "aborted":
+            if fs.get_file_info(f"{root}/{scratch}").type == FileType.Directory and self.status != "aborted":
                 fs.delete_dir(f"{root}/{scratch}")
         return final
 

@@ -13,10 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-import pyarrow.fs as pa_fs
 from pyspark.sql import functions as F
 
-from sf_assets.spark.result_files import open_filesystem
+from sf_assets.spark.filesystems import FileType, open_filesystem
 
 from .diff import previous_state, removed_keys
 from .keys import COPIES, HASH, KEY, field, folded_key
@@ -194,6 +193,6 @@ def _result_rows(spark: SparkSession, result: WriteResult, kind: str) -> DataFra
     """A write's ``failed``/``unprocessed``/``successful`` rows, or ``None`` when it has none of that kind."""
     path = f"{result.results_dir}/{kind}"
     filesystem, local = open_filesystem(path)
-    if filesystem.get_file_info(local).type != pa_fs.FileType.Directory:
+    if filesystem.get_file_info(local).type != FileType.Directory:
         return None
     return spark.read.parquet(path)

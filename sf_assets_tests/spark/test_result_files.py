@@ -7,11 +7,10 @@ import threading
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.fs as pa_fs
 import pyarrow.parquet as pq
 import pytest
 
-from sf_assets.spark.result_files import KIND_COLUMNS, ResultFiles, error_code, open_filesystem
+from sf_assets.spark.result_files import KIND_COLUMNS, ResultFiles, error_code
 
 HEADERS = ["LastName", "Email", "Account.Oracle_Id__c"]
 
@@ -41,7 +40,7 @@ FAILED_CSV = (
 )
 
 
-# --- error_code and open_filesystem ----------------------------------------------------------------------
+# --- error_code ----------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -58,18 +57,6 @@ FAILED_CSV = (
 )
 def test_error_code(error: str | None, code: str) -> None:
     assert error_code(error) == code
-
-
-def test_open_filesystem_local_path(tmp_path: Path) -> None:
-    fs, path = open_filesystem(str(tmp_path))
-    assert isinstance(fs, pa_fs.LocalFileSystem)
-    assert path == str(tmp_path)
-
-
-def test_open_filesystem_file_uri(tmp_path: Path) -> None:
-    fs, path = open_filesystem(f"file://{tmp_path}")
-    assert isinstance(fs, pa_fs.LocalFileSystem)
-    assert path == str(tmp_path)
 
 
 # --- add_csv: parsing a Salesforce result CSV ------------------------------------------------------------
