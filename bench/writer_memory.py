@@ -4,8 +4,9 @@ Usage: ``.venv/bin/python bench/writer_memory.py [--rows 100000 1000000]``
 
 For each size it runs a fresh Spark application (``local[1]``, one partition, no Python worker reuse) that
 upserts that many Contact-like rows into a local org running in its own process, and reports the Python
-worker's peak RSS (from the partition's commit message), rows/s and the jobs used. The writer streams, so
-the peak must not grow with the partition: 1,000,000 rows should stay within 2x of 100,000.
+worker's peak RSS (from the partition's commit message), rows/s and the jobs used. The libraries' cached pages are
+dropped before each size (``page_cache.py``). The writer streams, so the peak must not grow with the partition:
+1,000,000 rows should stay within 2x of 100,000.
 """
 
 from __future__ import annotations
@@ -91,11 +92,16 @@ def main() -> int:
         return 0
     sys.path.insert(0, str(_BENCH_DIR))
     from org_process import org_process
+    from page_cache import drop_library_pages
 
     work = Path(tempfile.mkdtemp(prefix="bench-writer-"))
     figures = []
+    # As in writer_bench's memory section: every worker maps its libraries as read from disk, however recently pip
+    # wrote them (``page_cache.py``).
+    drop_library_pages()
     with org_process(work / "org"):
         for rows in args.rows:
+            drop_library_pages()
             # A fresh interpreter and Spark application per size, so no worker carries an earlier peak.
             output = subprocess.run(
                 [sys.executable, __file__, "--one", str(rows), "--connection", str(work / "org" / "connection.json"),
