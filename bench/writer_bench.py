@@ -612,7 +612,8 @@ def target_rows(figures: list[dict[str, Any]]) -> list[str]:
     speed, floor, floor_done = [], [], []
     for partitions in sorted({f["partitions"] for f in zero}):
         here = [f for f in zero if f["partitions"] == partitions]
-        ours = next((f for f in here if f["writer"] == "ours" and not f["options"]), None)
+        # Ours with whatever ``--ours-option`` the run was given: the zero section writes it one way only.
+        ours = next((f for f in here if f["writer"] == "ours"), None)
         # The baseline's last figure: the one with BASELINE_FALLBACK_BATCH_SIZE when its defaults failed.
         base = ([f for f in here if f["writer"] == "baseline"] or [None])[-1]
         low = next((f for f in here if f["writer"] == "floor"), None)
