@@ -4,7 +4,8 @@ Every Python worker that runs a write opens this filesystem, so what it imports 
 ``pyarrow.fs`` loads all the remote filesystems pyarrow was built with; the S3 one alone brings the AWS SDK, 7.6 MB
 of resident memory in each worker (measured with pyarrow 26). A local path, as on Databricks' ``/Volumes`` and
 ``/dbfs`` mounts, needs none of them, so only a URI imports ``pyarrow.fs``, which also registers the factories
-:meth:`FileSystem.from_uri` looks schemes up in.
+:meth:`FileSystem.from_uri` looks schemes up in. (``pyarrow.parquet`` imports ``pyarrow.fs`` too, so a task loads
+them once it writes a result file, and only then.)
 
 Examples:
     >>> fs, path = open_filesystem("/Volumes/main/crm/sf_results")

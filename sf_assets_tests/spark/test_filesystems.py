@@ -46,6 +46,7 @@ def test_a_task_writing_to_a_local_path_loads_no_remote_filesystem_nor_parquet(t
         f"Ledger({str(tmp_path)!r}, 0).load()\n"
         "files.publish()"
     )
+    assert "pyarrow.fs" not in modules
     assert "pyarrow._s3fs" not in modules
     assert "pyarrow.parquet" not in modules
     assert "pyarrow._fs" in modules
