@@ -10,6 +10,7 @@ from pyspark.sql import DataFrame
 
 from sf_assets.emulator import LocalOrg
 from sf_assets.spark import WriteSummary, read_summary
+from sf_assets_tests.conftest import wait_for_idle_tasks
 
 Write = Callable[..., WriteSummary]
 
@@ -38,16 +39,23 @@ def write(sf_creds: dict[str, str], tmp_path: Path) -> Write:
 
     def run(df: DataFrame, **options: Any) -> WriteSummary:
         write_id = f"write-{next(counter)}"
-        (
-            df.write.format("salesforce-batch")
-            .mode("append")
-            .options(**sf_creds)
-            .option("resultsPath", str(tmp_path / "results"))
-            .option("writeId", write_id)
-            .option("pollInterval", "0.02")
-            .options(**{key: str(value) for key, value in options.items()})
-            .save()
-        )
+        try:
+            (
+                df.write.format("salesforce-batch")
+                .mode("append")
+                .options(**sf_creds)
+                .option("resultsPath", str(tmp_path / "results"))
+                .option("writeId", write_id)
+                .option("pollInterval", "0.02")
+                .options(**{key: str(value) for key, value in options.items()})
+                .save()
+            )
+        except Exception:
+            # save() raises once one task failed, while another may still be recovering its jobs (a cancelled
+            # task's Python worker runs until Spark kills it): what the test inspects next must be what the
+            # write left, not a state its last task is still changing.
+            wait_for_idle_tasks(df.sparkSession)
+            raise
         return read_summary(str(tmp_path / "results" / write_id))
 
     return run
